@@ -1,0 +1,138 @@
+"""The TP's figures: model drawings, loss curves, reconstructions, latent scatter, mosaic.
+
+Each function draws one figure, shows it, and also saves it as a PNG when `VAE_TP_FIGURES`
+names a folder (that is how `make run` collects the figures of a whole run).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from vaetp.settings import figures_dir
+
+GRAPHVIZ_HINT = (
+    "Model drawing skipped: keras.utils.plot_model needs pydot and the Graphviz `dot` program "
+    "(conda install graphviz pydot, or pip install pydot plus apt-get install graphviz / "
+    "brew install graphviz)."
+)
+
+
+def graphviz_available() -> bool:
+    """True when both pydot and Graphviz's `dot` binary can be found."""
+    try:
+        import pydot  # noqa: F401
+    except ImportError:
+        return False
+    return shutil.which("dot") is not None
+
+
+def draw_model(model: Any, name: str | None = None, **options: Any) -> Any:
+    """Draw a Keras model with `keras.utils.plot_model`; print one line and go on without Graphviz.
+
+    Returns an IPython image that Jupyter displays, or None when the drawing is skipped.
+    """
+    import keras
+    from IPython.display import Image
+
+    if not graphviz_available():
+        print(GRAPHVIZ_HINT)
+        return None
+    options = {"show_shapes": True, "show_layer_names": True, "dpi": 72, **options}
+    name = name or model.name
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}.png"
+        keras.utils.plot_model(model, to_file=str(path), **options)
+        data = path.read_bytes()
+    folder = figures_dir()
+    if folder is not None:
+        (folder / f"model_{name}.png").write_bytes(data)
+    return Image(data)
+
+
+def _finish(fig: plt.Figure, name: str) -> None:
+    """Save the figure when a figures folder is set, then show it."""
+    fig.tight_layout()
+    folder = figures_dir()
+    if folder is not None:
+        fig.savefig(folder / f"{name}.png", dpi=100)
+    plt.show()
+
+
+def loss_curves(history: Mapping[str, Sequence[float]]) -> None:
+    """Training and validation loss per epoch (the history dict returned by `fit`)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    ax.plot(epochs, history["loss"], marker="o", label="training")
+    if "val_loss" in history:
+        ax.plot(epochs, history["val_loss"], marker="o", label="validation (test set)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss = 784·BCE + KL (nats per image)")
+    ax.set_title("VAE loss during training")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _finish(fig, "loss_curves")
+
+
+def reconstructions(originals: np.ndarray, reconstructed: np.ndarray, n: int = 10) -> None:
+    """Top row: test digits; bottom row: what the VAE makes of them."""
+    fig, axes = plt.subplots(2, n, figsize=(1.2 * n, 2.8))
+    for i in range(n):
+        for row, images in enumerate((originals, reconstructed)):
+            ax = axes[row, i]
+            ax.imshow(np.reshape(images[i], (28, 28)), cmap="gray_r", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("original")
+    axes[1, 0].set_ylabel("reconstructed")
+    fig.suptitle("Test digits and their reconstructions")
+    _finish(fig, "reconstructions")
+
+
+def digits(images: np.ndarray, title: str) -> None:
+    """A row of digits (flattened or 28 x 28) with a title."""
+    n = len(images)
+    fig, axes = plt.subplots(1, n, figsize=(max(2.0, 1.2 * n), 2.2), squeeze=False)
+    for ax, image in zip(axes[0], images):
+        ax.imshow(np.reshape(image, (28, 28)), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title)
+    _finish(fig, "generated_digit")
+
+
+def latent_scatter(z: np.ndarray, labels: np.ndarray) -> None:
+    """Each test digit at its encoded mean in the 2-D latent space, coloured by its label."""
+    fig, ax = plt.subplots(figsize=(7, 6))
+    cmap = plt.get_cmap("tab10")
+    for digit in range(10):
+        mask = labels == digit
+        ax.scatter(z[mask, 0], z[mask, 1], s=3, alpha=0.6, color=cmap(digit), label=str(digit))
+    ax.set_xlabel("z[0]")
+    ax.set_ylabel("z[1]")
+    ax.set_title("Test digits in the latent space (encoder means)")
+    ax.legend(title="digit", markerscale=5, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.grid(alpha=0.3)
+    _finish(fig, "latent_scatter")
+
+
+def digit_mosaic(images: np.ndarray, grid: np.ndarray) -> None:
+    """Decoded digits laid out on the latent grid they came from (rows: z[1], columns: z[0])."""
+    n = len(grid)
+    mosaic = np.reshape(images, (n, n, 28, 28)).transpose(0, 2, 1, 3).reshape(n * 28, n * 28)
+    fig, ax = plt.subplots(figsize=(8, 8))
+    ax.imshow(mosaic, cmap="gray_r", vmin=0, vmax=1)
+    ticks = np.arange(n) * 28 + 13.5
+    labels = [f"{round(float(v), 1) + 0.0:.1f}" for v in grid]  # + 0.0 turns -0.0 into 0.0
+    ax.set_xticks(ticks, labels, rotation=90)
+    ax.set_yticks(ticks, labels[::-1])
+    ax.set_xlabel("z[0]")
+    ax.set_ylabel("z[1]")
+    ax.set_title("Digits generated from a grid on the prior N(0, I)")
+    _finish(fig, "generated_mosaic")

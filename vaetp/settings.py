@@ -1,0 +1,63 @@
+"""Environment variables that change how the TP runs, read in one place.
+
+`VAE_TP_FAST=1` shortens training for CI and autograding (the TP's full run is 50 epochs);
+`VAE_TP_MNIST` names the MNIST file (see `vaetp.data`); `VAE_TP_FIGURES` names a folder
+where every figure of the TP is also saved as a PNG (used by `make run`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+FAST_ENV = "VAE_TP_FAST"
+MNIST_ENV = "VAE_TP_MNIST"
+FIGURES_ENV = "VAE_TP_FIGURES"
+
+#: Training length in fast mode: enough to see the loss fall and every figure drawn.
+FAST_EPOCHS = 2
+FAST_TRAIN_IMAGES = 10_000
+FAST_TEST_IMAGES = 2_000
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def fast_mode() -> bool:
+    """True when `VAE_TP_FAST` is set to 1/true/yes/on (any case)."""
+    return os.environ.get(FAST_ENV, "").strip().lower() in _TRUE
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """How long to train: the TP's values, or the shortened ones of fast mode."""
+
+    epochs: int
+    train_images: int | None  # None: the whole training set
+    test_images: int | None
+    fast: bool
+
+    def describe(self) -> str:
+        if not self.fast:
+            return f"Full run: {self.epochs} epochs on all images."
+        return (
+            f"Fast mode ({FAST_ENV}=1): {self.epochs} epochs on {self.train_images:,} training "
+            f"and {self.test_images:,} test images. Unset {FAST_ENV} for the TP's full run."
+        )
+
+
+def training_plan(epochs: int) -> TrainingPlan:
+    """The TP's `epochs` unchanged, or the fast-mode plan when `VAE_TP_FAST` is on."""
+    if fast_mode():
+        return TrainingPlan(min(epochs, FAST_EPOCHS), FAST_TRAIN_IMAGES, FAST_TEST_IMAGES, True)
+    return TrainingPlan(epochs, None, None, False)
+
+
+def figures_dir() -> Path | None:
+    """Folder named by `VAE_TP_FIGURES` (created on demand), or None when unset."""
+    value = os.environ.get(FIGURES_ENV, "").strip()
+    if not value:
+        return None
+    path = Path(value)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
