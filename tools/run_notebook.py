@@ -1,0 +1,85 @@
+"""Execute a TP notebook headless, with the solutions pulled in the way `%load` does.
+
+    python tools/run_notebook.py notebooks/vae_tp.ipynb --out build/run
+
+In Jupyter, a student uncomments `# %load ../solutions/decoder_vae.py` and runs the cell:
+IPython replaces the whole cell with `# %load ../solutions/decoder_vae.py` followed by the
+file's contents. A notebook executed headless never does that (the magic only sets the next
+input of a front end), so `load_solutions` performs the same substitution. The executed
+notebook, an HTML copy and every figure (as PNG, via VAE_TP_FIGURES) go to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+LOAD_LINE = re.compile(r"^#?\s*%load\s+(\S+)\s*$", re.MULTILINE)
+
+
+def load_solutions(nb: nbformat.NotebookNode, notebook_dir: Path) -> nbformat.NotebookNode:
+    """Return a copy of `nb` where each cell with a `%load PATH` line (commented or not) is
+    replaced by `# %load PATH` plus the file, PATH being relative to the notebook's folder."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        match = LOAD_LINE.search(cell.source)
+        if match is None:
+            continue
+        path = notebook_dir / match.group(1)
+        if not path.exists():
+            raise FileNotFoundError(f"cell {cell.get('id')}: %load {match.group(1)} -> {path} does not exist")
+        cell.source = f"# %load {match.group(1)}\n" + path.read_text(encoding="utf-8")
+    return nb
+
+
+def execute(nb: nbformat.NotebookNode, workdir: Path, timeout: int = 1800,
+            allow_errors: bool = False) -> nbformat.NotebookNode:
+    """Run every cell in a fresh python3 kernel whose working folder is `workdir`."""
+    from nbclient import NotebookClient
+
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(workdir)}})
+    client.execute()
+    return nb
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebook", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("build/run"))
+    args = parser.parse_args()
+
+    source = args.notebook.resolve()
+    out = args.out.resolve()
+    figures = out / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    os.environ["VAE_TP_FIGURES"] = str(figures)
+    nb = load_solutions(nbformat.read(source, as_version=4), source.parent)
+    mode = "fast mode" if os.environ.get("VAE_TP_FAST") else "full run (50 epochs)"
+    print(f"Executing {args.notebook} with the solutions loaded, {mode}; output in {out}")
+    start = time.perf_counter()
+    # The kernel runs next to the notebook, as in Jupyter (weights/ is written there).
+    execute(nb, source.parent)
+    seconds = time.perf_counter() - start
+    executed = out / source.name
+    nbformat.write(nb, executed)
+    from nbconvert import HTMLExporter
+
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    executed.with_suffix(".html").write_text(html, encoding="utf-8")
+    print(f"Done in {seconds:.0f} s: {executed}, {executed.with_suffix('.html').name}, "
+          f"{len(list(figures.glob('*.png')))} figures in {figures}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
