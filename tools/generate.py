@@ -116,6 +116,10 @@ def expected_files() -> dict[Path, str]:
     return files
 
 
+def _show(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report stale files")
@@ -126,9 +130,9 @@ def main() -> int:
     orphans = [path for path in SOLUTIONS.glob("*.py") if path not in files]
     if args.check:
         for path in stale:
-            print(f"stale: {path.relative_to(ROOT)}")
+            print(f"stale: {_show(path)}")
         for path in orphans:
-            print(f"not generated from the master: {path.relative_to(ROOT)}")
+            print(f"not generated from the master: {_show(path)}")
         if stale or orphans:
             print("Run `make generate` and commit the result.")
             return 1
@@ -137,9 +141,9 @@ def main() -> int:
     for path in stale:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(files[path], encoding="utf-8")
-        print(f"wrote {path.relative_to(ROOT)}")
+        print(f"wrote {_show(path)}")
     for path in orphans:
-        print(f"warning: {path.relative_to(ROOT)} is not generated from the master (left as is)")
+        print(f"warning: {_show(path)} is not generated from the master (left as is)")
     if not stale:
         print("everything was already up to date")
     return 0

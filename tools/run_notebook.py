@@ -6,7 +6,8 @@ In Jupyter, a student uncomments `# %load ../solutions/decoder_vae.py` and runs 
 IPython replaces the whole cell with `# %load ../solutions/decoder_vae.py` followed by the
 file's contents. A notebook executed headless never does that (the magic only sets the next
 input of a front end), so `load_solutions` performs the same substitution. The executed
-notebook, an HTML copy and every figure (as PNG, via VAE_TP_FIGURES) go to --out.
+notebook, an HTML copy, every figure (as PNG, via VAE_TP_FIGURES) and the trained weights go
+to --out.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ def main() -> int:
     mode = "fast mode" if os.environ.get("VAE_TP_FAST") else "full run (50 epochs)"
     print(f"Executing {args.notebook} with the solutions loaded, {mode}; output in {out}")
     start = time.perf_counter()
-    # The kernel runs next to the notebook, as in Jupyter (weights/ is written there).
-    execute(nb, source.parent)
+    # The kernel works in the output folder: the trained weights go to OUT/weights/, and
+    # nothing next to the notebook (a student's own weights/, say) is touched.
+    execute(nb, out)
     seconds = time.perf_counter() - start
     executed = out / source.name
     nbformat.write(nb, executed)

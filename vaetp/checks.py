@@ -12,6 +12,7 @@ compute sigmoid(relu(z W1 + b1) W2 + b2) with the TP's sizes.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -238,9 +239,14 @@ def anatomy(decoder: Any, spec: DecoderSpec = SPEC) -> Anatomy:
     return Anatomy(input_dim, tuple(layers), activations, int(decoder.count_params()))
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else ""
+    """The line of an error message that says what went wrong (Keras wraps it in a preamble)."""
+    lines = [line.strip() for line in _ANSI.sub("", str(err)).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("Exception encountered when calling")]
+    return lines[0] if lines else type(err).__name__
 
 
 def _describe_layers(layers: Sequence[AffineLayer]) -> str:

@@ -1,0 +1,157 @@
+"""The decoder spec: the TP's solution passes, equivalent builds pass, each mistake is named."""
+
+from __future__ import annotations
+
+import keras
+import pytest
+from keras import layers
+
+from vaetp import checks
+
+LATENT, HIDDEN, PIXELS = 2, 512, 784
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    """The TP's encoder, reduced to what composition needs: 784 -> 512 -> 2."""
+    inputs = keras.Input(shape=(PIXELS,))
+    hidden = layers.Dense(HIDDEN, activation="relu")(inputs)
+    return keras.Model(inputs, layers.Dense(LATENT)(hidden), name="encoder")
+
+
+def functional(hidden=HIDDEN, hidden_act="relu", out=PIXELS, out_act="sigmoid", latent=LATENT):
+    latent_inputs = keras.Input(shape=(latent,), name="z_sampling")
+    x = layers.Dense(hidden, activation=hidden_act)(latent_inputs)
+    return keras.Model(latent_inputs, layers.Dense(out, activation=out_act)(x), name="decoder")
+
+
+class SubclassedDecoder(keras.Model):
+    def __init__(self):
+        super().__init__(name="my_decoder")
+        self.first = layers.Dense(HIDDEN, activation="relu")
+        self.second = layers.Dense(PIXELS, activation="sigmoid")
+
+    def call(self, z):
+        return self.second(self.first(z))
+
+
+def load_solution():
+    """Run solutions/decoder_vae.py in a namespace like the notebook's, as %load would."""
+    from conftest import ROOT
+
+    namespace = {"keras": keras, "layers": layers, "latent_dim": LATENT,
+                 "intermediate_dim": HIDDEN, "original_dim": PIXELS}
+    exec((ROOT / "solutions" / "decoder_vae.py").read_text(), namespace)  # noqa: S102
+    return namespace["decoder"]
+
+
+def failures(decoder, encoder):
+    return {r.name: r.message for r in checks.run_checks(decoder, encoder) if not r.passed}
+
+
+def test_solution_file_passes_every_check(encoder, capsys):
+    decoder = load_solution()
+    assert failures(decoder, encoder) == {}
+    checks.check_decoder(decoder, encoder)
+    assert checks.SUCCESS in capsys.readouterr().out
+
+
+def test_spec_numbers_are_the_tps():
+    assert (checks.SPEC.hidden_params, checks.SPEC.output_params) == (1_536, 402_192)
+    assert checks.SPEC.n_params == 403_728
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(functional, id="functional"),
+        pytest.param(lambda: keras.Sequential([layers.Dense(HIDDEN, activation="relu"),
+                                               layers.Dense(PIXELS, activation="sigmoid")]),
+                     id="sequential-unbuilt"),
+        pytest.param(lambda: keras.Sequential([keras.Input((LATENT,)), layers.Dense(HIDDEN),
+                                               layers.ReLU(), layers.Dense(PIXELS),
+                                               layers.Activation("sigmoid")], name="other_name"),
+                     id="separate-activation-layers"),
+        pytest.param(SubclassedDecoder, id="subclassed"),
+    ],
+)
+def test_equivalent_builds_pass(build, encoder):
+    assert failures(build(), encoder) == {}
+
+
+@pytest.mark.parametrize(
+    ("decoder", "failed", "words"),
+    [
+        (lambda: functional(hidden=256), "hidden layer",
+         "your hidden layer has 256 units; the TP asks for 512"),
+        (lambda: functional(hidden_act=None), "hidden layer",
+         "your hidden layer's activation is linear; the TP asks for relu"),
+        (lambda: functional(out_act="relu"), "output layer",
+         "your output layer uses relu; the TP asks for sigmoid"),
+        (lambda: functional(out_act="softmax"), "output layer",
+         "your output layer uses softmax; the TP asks for sigmoid"),
+        (lambda: functional(out=10), "output layer",
+         "your output layer has 10 units; the TP asks for 784"),
+        (lambda: functional(latent=3), "input shape",
+         "your decoder takes inputs of shape (None, 3); the TP asks for (None, 2)"),
+        (lambda: keras.Sequential([keras.Input((LATENT,)), layers.Dense(PIXELS, activation="sigmoid")]),
+         "hidden layer", "your decoder has 1 Dense layer (2 -> 784); the TP asks for 2"),
+        (lambda: keras.Sequential([keras.Input((LATENT,)), layers.Dense(HIDDEN, activation="relu"),
+                                   layers.Dense(HIDDEN, activation="relu"),
+                                   layers.Dense(PIXELS, activation="sigmoid")]),
+         "hidden layer", "your decoder has 3 Dense layers (2 -> 512 -> 512 -> 784)"),
+    ],
+    ids=["256-hidden", "linear-hidden", "relu-output", "softmax-output", "10-outputs",
+         "latent-3", "no-hidden-layer", "extra-layer"],
+)
+def test_wrong_decoder_is_named(decoder, failed, words, encoder):
+    found = failures(decoder(), encoder)
+    assert failed in found, found
+    assert words in found[failed]
+
+
+def test_parameter_count_message_gives_the_breakdown(encoder):
+    found = failures(functional(hidden=256), encoder)
+    assert found["parameter count"].startswith("your decoder has 202,256 parameters; the TP's has 403,728")
+
+
+def test_composition_names_the_shape(encoder):
+    found = failures(functional(out=10), encoder)
+    assert "decoder(encoder(inputs)) has shape (None, 10)" in found["composition with the encoder"]
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [(None, "there is no `decoder` yet"), (lambda z: z, "`decoder` is a function, not a Keras model")],
+)
+def test_missing_or_non_model_decoder(value, words, encoder, capsys):
+    checks.check_decoder(value, encoder)
+    out = capsys.readouterr().out
+    assert words in out
+    assert "Traceback" not in out
+
+
+def test_each_graded_check_raises_an_assertion_with_the_message():
+    with pytest.raises(AssertionError, match="your hidden layer has 256 units"):
+        checks.check_hidden_layer(functional(hidden=256))
+    with pytest.raises(checks.DecoderMismatch, match="the TP asks for sigmoid"):
+        checks.check_output_layer(functional(out_act="relu"))
+
+
+def test_a_decoder_that_crashes_is_reported_not_raised(encoder, capsys):
+    class Broken(keras.Model):
+        def call(self, z):
+            raise ValueError("boom")
+
+    checks.check_decoder(Broken(), encoder)
+    out = capsys.readouterr().out
+    assert "✘" in out and "boom" in out
+
+
+def test_parameter_table(capsys):
+    checks.parameter_table(functional())
+    assert capsys.readouterr().out.splitlines() == [
+        "Dense   2 -> 512 relu         1,536 parameters",
+        "Dense 512 -> 784 sigmoid    402,192 parameters",
+        "Total                        403,728 parameters",
+    ]

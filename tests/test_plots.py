@@ -1,0 +1,57 @@
+"""Figures: saved where `make run` asks, and the model drawing degrades to one helpful line."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from vaetp import plots, settings
+
+
+@pytest.fixture(autouse=True)
+def no_windows(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
+def test_figures_are_saved_when_the_folder_is_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_TP_FIGURES", str(tmp_path / "figs"))
+    plots.loss_curves({"loss": [200.0, 170.0], "val_loss": [190.0, 165.0]})
+    grid = np.linspace(-1.6, 1.6, 3)
+    plots.digit_mosaic(np.random.default_rng(0).random((9, 784)), grid)
+    plots.latent_scatter(np.zeros((20, 2)), np.arange(20) % 10)
+    assert {p.name for p in (tmp_path / "figs").iterdir()} == {
+        "loss_curves.png", "generated_mosaic.png", "latent_scatter.png"}
+
+
+def test_no_folder_no_files(monkeypatch):
+    monkeypatch.delenv("VAE_TP_FIGURES", raising=False)
+    assert settings.figures_dir() is None
+
+
+def test_model_drawing_without_graphviz_prints_how_to_get_it(monkeypatch, capsys):
+    monkeypatch.setattr(plots.shutil, "which", lambda name: None)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    assert plots.draw_model(model) is None
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "graphviz" in out[0].lower() and "pydot" in out[0]
+
+
+@pytest.mark.skipif(not plots.graphviz_available(), reason="Graphviz's dot is not installed")
+def test_model_drawing_with_graphviz(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_TP_FIGURES", str(tmp_path))
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)], name="tiny")
+    image = plots.draw_model(model)
+    assert image is not None and image.data[:4] == b"\x89PNG"
+    assert (tmp_path / "model_tiny.png").exists()
+
+
+@pytest.mark.parametrize(("value", "fast"), [("1", True), ("true", True), ("", False), ("0", False)])
+def test_fast_mode_switch(monkeypatch, value, fast):
+    monkeypatch.setenv("VAE_TP_FAST", value)
+    plan = settings.training_plan(50)
+    assert plan.fast is fast
+    assert plan.epochs == (settings.FAST_EPOCHS if fast else 50)
+    assert (plan.train_images is None) is (not fast)

@@ -1,0 +1,120 @@
+"""What a maintainer promises: every referenced file exists, generated files are fresh,
+the conda and pip environments pin the same packages."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import MASTER, ROOT, STUDENT
+
+NOTEBOOKS = [MASTER, STUDENT]
+MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)")
+HTML_IMAGE = re.compile(r"<img[^>]*\ssrc=[\"']([^\"']+)")
+LOAD = re.compile(r"^#?\s*%load\s+(\S+)", re.MULTILINE)
+
+
+def markdown_images(nb):
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for ref in MARKDOWN_IMAGE.findall(cell.source) + HTML_IMAGE.findall(cell.source):
+                yield cell, ref
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_image_a_notebook_shows_exists(path):
+    nb = nbformat.read(path, as_version=4)
+    refs = list(markdown_images(nb))
+    assert refs, "the TP's diagrams are missing"
+    for cell, ref in refs:
+        if ref.startswith("attachment:"):
+            name = ref.split(":", 1)[1]
+            attachment = cell.get("attachments", {}).get(name)
+            assert attachment, f"{path.name}: cell {cell.id} shows {ref} but has no such attachment"
+            data = base64.b64decode(next(iter(attachment.values())))
+            assert data == (ROOT / "images" / name).read_bytes(), f"{name} differs from images/{name}"
+        else:
+            assert not ref.startswith(("http:", "https:")), f"{ref}: the course must work offline"
+            assert (path.parent / ref).exists(), f"{path.name}: {ref} does not exist"
+
+
+def test_the_diagrams_are_svg_drawn_for_the_course():
+    for name in ("vae.svg", "reparameterization.svg"):
+        text = (ROOT / "images" / name).read_text(encoding="utf-8")
+        assert text.lstrip().startswith(("<?xml", "<svg")) and "<title>" in text
+        assert "href=\"http" not in text, f"{name} must not load anything from the web"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_percent_load_path_resolves_from_the_notebook_folder(path):
+    nb = nbformat.read(path, as_version=4)
+    loads = [ref for c in nb.cells if c.cell_type == "code" for ref in LOAD.findall(c.source)]
+    assert loads, "the exercise must offer its solution with %load"
+    for ref in loads:
+        assert ref.startswith("../solutions/")
+        # The student notebook sits in notebooks/, where Jupyter starts its kernel.
+        assert (STUDENT.parent / ref).resolve().is_file(), ref
+
+
+def test_generated_files_are_fresh():
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "generate.py"), "--check"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_student_notebook_has_no_solution_and_no_hidden_test():
+    text = STUDENT.read_text(encoding="utf-8")
+    for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "importlib.reload", 'name="decoder_output"'):
+        assert marker not in text
+    exercise = next(c for c in nbformat.read(STUDENT, as_version=4).cells if c.id == "decoder-exercise")
+    assert exercise.source.startswith("# %load ../solutions/decoder_vae.py\n")
+    assert "raise NotImplementedError(" in exercise.source
+
+
+def test_stale_student_notebook_is_detected(tmp_path, monkeypatch):
+    import generate
+
+    monkeypatch.setattr(generate, "STUDENT", tmp_path / "vae_tp.ipynb")
+    (tmp_path / "vae_tp.ipynb").write_text(STUDENT.read_text().replace("Variational", "Variatonal"))
+    monkeypatch.setattr(sys, "argv", ["generate.py", "--check"])
+    assert generate.main() == 1
+
+
+def requirement_pins(lines):
+    pins = {}
+    for line in lines:
+        line = line.split("#", 1)[0].strip().lstrip("- ").strip()
+        if "==" in line:
+            name, version = line.split("==")
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def test_conda_environment_and_pip_requirements_pin_the_same_packages():
+    req = requirement_pins((ROOT / "requirements.txt").read_text().splitlines())
+    env_text = (ROOT / "environment.yml").read_text()
+    pip_section = env_text.split("- pip:", 1)[1].splitlines()
+    env = requirement_pins(pip_section)
+    assert req and req == env
+    for needed in ("graphviz", "python="):
+        assert needed in env_text
+    assert "pydot" in req
+
+
+def test_readme_commands_exist_in_the_makefile():
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-zA-Z][\w-]*):", makefile, re.MULTILINE))
+    readme = (ROOT / "README.md").read_text()
+    used = set(re.findall(r"`make ([a-z][\w-]*)", readme))
+    assert {"lab", "test", "run"} <= used
+    assert used <= targets, f"README mentions targets the Makefile lacks: {used - targets}"
+
+
+def test_trained_weights_and_run_outputs_are_git_ignored():
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "build/" in ignored and "notebooks/weights/" in ignored
