@@ -1,0 +1,535 @@
+"""The instructor's day with nbgrader, one subcommand per step (see docs/instructor.md).
+
+    python tools/grade.py release   [--no-solutions]      # release/vae/ (+ release/solutions/)
+    python tools/grade.py zip                             # vae_release.zip, for an LMS
+    python tools/grade.py autograde [--submissions DIR] [--student ID] [--force]
+    python tools/grade.py feedback  [--student ID]        # feedback/<student>/vae/vae_tp.html
+    python tools/grade.py grades                          # grades.csv and grading_report.csv
+
+Every step runs the real nbgrader on a course folder: this repository by default, or the
+folder given by --course (or the environment variable VAE_TP_COURSE), which `release` sets up
+with a copy of nbgrader_config.py and of the master notebook if it has none.
+
+Solutions: `release` copies solutions/*.py to release/solutions/, next to release/vae/, where
+the student notebook's `# %load ../solutions/NAME.py` line finds them (the TP's own practice,
+for self-study). VAE_TP_SHIP_SOLUTIONS=0 or --no-solutions turns that off for a graded run;
+`release` then checks that no solution code and no hidden test is anywhere in release/.
+
+Submissions (`autograde --submissions DIR`): DIR holds either nbgrader's layout
+`<student>/vae/vae_tp.ipynb` (with an optional timestamp.txt) or a flat set of
+`<student>.ipynb` files (e.g. downloaded from an LMS; the file's modification time becomes the
+submission time). They are copied to submitted/<student>/vae/; a student whose submitted/
+notebook exists and differs is refused unless --force (then that student is regraded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import generate  # noqa: E402  (tools/generate.py: the solutions derived from the master)
+
+ASSIGNMENT = generate.ASSIGNMENT  # "vae"
+NOTEBOOK = generate.MASTER.name  # "vae_tp.ipynb"
+NOTEBOOK_ID = Path(NOTEBOOK).stem
+EXERCISE_ID = "decoder_exercise"
+SHIP_ENV = "VAE_TP_SHIP_SOLUTIONS"
+STUDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+ZIP_NAME = f"{ASSIGNMENT}_release.zip"
+GRADES_CSV = "grades.csv"
+REPORT_CSV = "grading_report.csv"
+LOAD_LINE_RE = re.compile(r"^#\s*%load\s+(\S+)\s*$")
+STUB_MARK = "raise NotImplementedError"
+GRADER_ERRORS = {"CellTimeoutError": "timed out", "KernelDied": "kernel died",
+                 "NotRunByGrader": "not run"}
+
+
+class Refused(SystemExit):
+    """A step that would overwrite someone's files, or found a problem: exit 2 with the reason."""
+
+    def __init__(self, message: str):
+        print(message, file=sys.stderr)
+        super().__init__(2)
+
+
+# --------------------------------------------------------------------------------------------
+# The course folder and nbgrader
+# --------------------------------------------------------------------------------------------
+
+
+def course_dir(value: str | None) -> Path:
+    return Path(value or os.environ.get("VAE_TP_COURSE") or ROOT).resolve()
+
+
+def nbgrader(course: Path, *args: str, check: bool = True) -> int:
+    """Run `nbgrader ARGS` on the course (its nbgrader_config.py is read from the course folder)."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    command = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}"]
+    print("$ nbgrader " + " ".join(args), flush=True)
+    done = subprocess.run(command, cwd=course, env=env)
+    if check and done.returncode != 0:
+        raise SystemExit(f"nbgrader {args[0]} failed (exit {done.returncode}); see its log above.")
+    return done.returncode
+
+
+def ensure_course(course: Path) -> None:
+    """A course folder other than the repository gets the config and the master, if it lacks them."""
+    if course == ROOT:
+        return
+    for rel in ("nbgrader_config.py", f"source/{ASSIGNMENT}/{NOTEBOOK}"):
+        src, dst = ROOT / rel, course / rel
+        if not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dst)
+            print(f"course {course}: copied {rel} from the repository")
+        elif dst.read_bytes() != src.read_bytes():
+            print(f"note: {dst} differs from the repository's {rel}; using the course's copy")
+
+
+def master(course: Path) -> nbformat.NotebookNode:
+    return nbformat.read(course / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
+
+
+def course_id(course: Path) -> str:
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    return config.CourseDirectory.get("course_id", "default_course")
+
+
+def students(course: Path) -> list[str]:
+    folder = course / "submitted"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if (p / ASSIGNMENT / NOTEBOOK).is_file())
+
+
+# --------------------------------------------------------------------------------------------
+# release, zip
+# --------------------------------------------------------------------------------------------
+
+
+def ship_solutions_default() -> bool:
+    return os.environ.get(SHIP_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+def _regions(nb: nbformat.NotebookNode, begin: str, end: str) -> list[str]:
+    pattern = re.compile(rf"^[ \t]*### {begin}\n(.*?)^[ \t]*### {end}", re.S | re.M)
+    return [m.group(1) for cell in nb.cells for m in pattern.finditer(cell.source)]
+
+
+def secret_lines(nb: nbformat.NotebookNode) -> dict[str, list[str]]:
+    """Distinctive lines (20+ characters) of the master's solutions and hidden tests."""
+    def lines(regions: list[str]) -> list[str]:
+        return sorted({line.strip() for region in regions for line in region.splitlines()
+                       if len(line.strip()) >= 20})
+    return {"solution": lines(_regions(nb, "BEGIN SOLUTION", "END SOLUTION")),
+            "hidden test": lines(_regions(nb, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))}
+
+
+def audit_release(course: Path, ship: bool) -> list[str]:
+    """Problems of release/: nbgrader markers, hidden tests, solution code (outside solutions/
+    when they are shipped, anywhere when not)."""
+    secrets = secret_lines(master(course))
+    problems = []
+    release = course / "release"
+    for path in sorted(p for p in release.rglob("*") if p.is_file()):
+        rel = path.relative_to(release)
+        shipped_solution = ship and rel.parts[0] == "solutions"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            text = path.read_bytes().decode("latin-1")
+        if path.suffix == ".ipynb":  # look at the cells' text, as JSON escapes quotes
+            nb = nbformat.reads(text, as_version=4)
+            text = "\n".join(cell.source for cell in nb.cells)
+        for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+            if marker in text and not shipped_solution:
+                problems.append(f"release/{rel}: contains the marker '### {marker}'")
+        for kind, lines in secrets.items():
+            if kind == "solution" and shipped_solution:
+                continue
+            for line in lines:
+                if line in text:
+                    problems.append(f"release/{rel}: contains {kind} code: {line!r}")
+    return problems
+
+
+def cmd_release(course: Path, ship: bool) -> int:
+    ensure_course(course)
+    print(f"Release of '{ASSIGNMENT}' in {course / 'release'}; solutions "
+          f"{'shipped (self-study)' if ship else 'NOT shipped (graded run)'}")
+    # --force: replace the previous release/vae/ (generated output, never edited by hand).
+    nbgrader(course, "generate_assignment", ASSIGNMENT, "--force", "--log-level=WARN")
+    target = course / "release" / "solutions"
+    if ship:
+        target.mkdir(parents=True, exist_ok=True)
+        for name, text in generate.solutions(master(course)).items():
+            (target / name).write_text(text, encoding="utf-8")
+            print(f"wrote release/solutions/{name} (found by the notebook's `%load ../solutions/{name}`)")
+    elif target.exists():
+        shutil.rmtree(target)
+        print("removed release/solutions/ of the previous release (solutions are off)")
+    problems = audit_release(course, ship)
+    for problem in problems:
+        print("LEAK: " + problem, file=sys.stderr)
+    if problems:
+        return 1
+    released = course / "release" / ASSIGNMENT / NOTEBOOK
+    if course == ROOT or released.read_bytes() == generate.STUDENT.read_bytes():
+        same = released.read_bytes() == generate.STUDENT.read_bytes()
+        print(f"release/{ASSIGNMENT}/{NOTEBOOK} is {'identical to' if same else 'DIFFERENT from'} "
+              f"notebooks/{NOTEBOOK}" + ("" if same else ": run `make generate` and commit"))
+    print("checked: no hidden test" + ("" if ship else " and no solution code") + " in release/")
+    return 0
+
+
+def cmd_zip(course: Path) -> int:
+    release = course / "release"
+    folder = release / ASSIGNMENT
+    if not (folder / NOTEBOOK).is_file():
+        raise Refused(f"no release in {folder}: run the release step first (make release)")
+    target = course / ZIP_NAME
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    files += sorted(p for p in (release / "solutions").glob("*.py"))
+    if target.exists():
+        print(f"replacing {target} (generated by this step)")
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            archive.write(path, path.relative_to(release).as_posix())
+            print(f"  {path.relative_to(release).as_posix()}")
+    print(f"wrote {target}: unzip it into one folder; the notebook is {ASSIGNMENT}/{NOTEBOOK}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# autograde
+# --------------------------------------------------------------------------------------------
+
+
+def _utc_timestamp(seconds: float) -> str:
+    stamp = dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def find_submissions(source: Path) -> dict[str, tuple[Path, str]]:
+    """{student: (notebook, timestamp)} from nbgrader's layout or a flat folder of notebooks."""
+    found: dict[str, tuple[Path, str]] = {}
+    for entry in sorted(source.iterdir()):
+        if entry.is_dir() and (entry / ASSIGNMENT / NOTEBOOK).is_file():
+            student, notebook = entry.name, entry / ASSIGNMENT / NOTEBOOK
+            stamp_file = entry / ASSIGNMENT / "timestamp.txt"
+            stamp = (stamp_file.read_text().strip() if stamp_file.is_file()
+                     else _utc_timestamp(notebook.stat().st_mtime))
+        elif entry.is_file() and entry.suffix == ".ipynb":
+            student, notebook = entry.stem, entry
+            stamp = _utc_timestamp(entry.stat().st_mtime)
+        else:
+            print(f"ignored (neither <student>/{ASSIGNMENT}/{NOTEBOOK} nor <student>.ipynb): {entry}")
+            continue
+        if not STUDENT_RE.match(student):
+            raise Refused(f"{entry}: '{student}' is not a usable student id (letters, digits, _ . @ -)")
+        if student in found:
+            raise Refused(f"two submissions for the student '{student}' in {source}")
+        found[student] = (notebook, stamp)
+    return found
+
+
+def import_submissions(course: Path, source: Path, force: bool) -> tuple[list[str], list[str]]:
+    """Copy submissions into submitted/; return (new students, replaced students)."""
+    found = find_submissions(source)
+    if not found:
+        raise Refused(f"no submission in {source}")
+    new, replaced, conflicts = [], [], []
+    for student, (notebook, _) in found.items():
+        dst = course / "submitted" / student / ASSIGNMENT / NOTEBOOK
+        if not dst.exists():
+            new.append(student)
+        elif dst.read_bytes() != notebook.read_bytes():
+            conflicts.append(student)
+    if conflicts and not force:
+        raise Refused(
+            "refused: these students already have a different notebook in "
+            f"{course / 'submitted'}: {', '.join(conflicts)}.\nNothing was imported. To replace "
+            "their submissions (and regrade them), run again with --force (make ... FORCE=1)."
+        )
+    for student in new + conflicts:
+        notebook, stamp = found[student]
+        folder = course / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(notebook, folder / NOTEBOOK)
+        (folder / "timestamp.txt").write_text(stamp + "\n", encoding="utf-8")
+        print(f"{'replaced' if student in conflicts else 'imported'} {student}: {notebook}")
+        if student in conflicts:
+            replaced.append(student)
+    unchanged = len(found) - len(new) - len(replaced)
+    if unchanged:
+        print(f"{unchanged} submission(s) already in submitted/, unchanged")
+    return new, replaced
+
+
+def autograded(course: Path, student: str) -> Path:
+    return course / "autograded" / student / ASSIGNMENT / NOTEBOOK
+
+
+def autograde_in_parallel(course: Path, who: list[str], jobs: int, force: bool) -> int:
+    """`nbgrader autograde` in `jobs` processes, each on its share of the students (the others
+    excluded); nbgrader itself skips the students already graded and unchanged. Each notebook
+    runs in its own kernel, so the grades do not depend on `jobs`, only the time does."""
+    jobs = max(1, min(jobs, len(who)))
+    if jobs == 1:
+        return nbgrader(course, "autograde", ASSIGNMENT, *(["--force"] if force else []),
+                        check=False)
+    everyone = students(course)
+    shares = [who[k::jobs] for k in range(jobs)]
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    running = []
+    for share in shares:
+        exclude = ",".join(s for s in everyone if s not in share)
+        args = ["autograde", ASSIGNMENT, *(["--force"] if force else []),
+                f"--CourseDirectory.student_id_exclude={exclude}"]
+        print(f"$ nbgrader autograde {ASSIGNMENT} (job {len(running) + 1}/{jobs}: "
+              f"{' '.join(share)})", flush=True)
+        running.append(subprocess.Popen(
+            [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}"],
+            cwd=course, env=env))
+    return max(process.wait() for process in running)
+
+
+def cmd_autograde(course: Path, source: Path | None, student: str | None, force: bool,
+                  jobs: int = 1) -> int:
+    ensure_course(course)
+    if not (course / "gradebook.db").exists():
+        raise Refused(f"no gradebook in {course}: run the release step first (make release)")
+    replaced: list[str] = []
+    if source is not None and source.resolve() != (course / "submitted").resolve():
+        _, replaced = import_submissions(course, source.resolve(), force)
+    everyone = students(course)
+    if not everyone:
+        raise Refused(f"no submission in {course / 'submitted'}")
+    todo = [student] if student else everyone
+    before = {s: autograded(course, s).stat().st_mtime if autograded(course, s).exists() else None
+              for s in todo}
+    start = time.perf_counter()
+    failed = 0
+    if student:
+        failed |= nbgrader(course, "autograde", ASSIGNMENT, f"--student={student}",
+                           *(["--force"] if force else []), check=False)
+    elif force and source is None:  # regrade everyone
+        failed |= autograde_in_parallel(course, everyone, jobs, True)
+    else:
+        for who in replaced:  # a replaced submission may not be newer: force its regrade
+            failed |= nbgrader(course, "autograde", ASSIGNMENT, f"--student={who}", "--force",
+                               check=False)
+        failed |= autograde_in_parallel(course, [s for s in everyone if s not in replaced],
+                                        jobs, force)
+    seconds = time.perf_counter() - start
+    graded = [s for s in todo if autograded(course, s).exists()
+              and autograded(course, s).stat().st_mtime != before[s]]
+    missing = [s for s in todo if not autograded(course, s).exists()]
+    per = f", {seconds / len(graded):.1f} s per submission" if graded else ""
+    print(f"autograded {len(graded)} submission(s) in {seconds:.1f} s{per}; "
+          f"{len(todo) - len(graded) - len(missing)} already graded and unchanged")
+    if missing:
+        print(f"NOT GRADED (see the nbgrader log above): {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------------------------
+# feedback
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_feedback(course: Path, student: str | None) -> int:
+    extra = [f"--student={student}"] if student else []
+    # --force: feedback is always rebuilt from the autograded notebooks (nothing else writes it).
+    nbgrader(course, "generate_feedback", ASSIGNMENT, "--force", *extra)
+    missing = [s for s in ([student] if student else students(course))
+               if not (course / "feedback" / s / ASSIGNMENT / NOTEBOOK).with_suffix(".html").is_file()]
+    if missing:
+        print(f"no feedback for: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    print(f"feedback: {course / 'feedback'}/<student>/{ASSIGNMENT}/{Path(NOTEBOOK).stem}.html")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# grades: nbgrader's export, plus how the decoder cell was made and per-test scores
+# --------------------------------------------------------------------------------------------
+
+
+def _code_lines(text: str) -> list[str]:
+    """The code of a cell: no blank lines, no comment lines, no trailing spaces."""
+    lines = (line.rstrip() for line in text.splitlines())
+    return [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def exercise_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") == EXERCISE_ID or cell.get("id") == "decoder-exercise":
+            return cell
+    return None
+
+
+def decoder_cell_kind(nb: nbformat.NotebookNode, solutions: dict[str, str]) -> str:
+    """How the student's decoder cell was made: one of
+    loaded           `# %load ../solutions/NAME.py` at the top, then that file, unchanged;
+    loaded+edited    the `# %load` line at the top (IPython leaves it there), then the file
+                     edited (its header comment or half of its code lines are still there);
+    written          the student's own code;
+    written=solution the student's own code, identical to the solution (no %load line);
+    unsolved         the release's stub is still there (raise NotImplementedError);
+    missing          no decoder exercise cell in the notebook.
+    """
+    cell = exercise_cell(nb)
+    if cell is None:
+        return "missing"
+    lines = cell.source.strip().splitlines()
+    code = _code_lines(cell.source)
+    if not code or any(STUB_MARK in line for line in code):
+        return "unsolved"
+    load = LOAD_LINE_RE.match(lines[0]) if lines else None
+    if any(code == _code_lines(text) for text in solutions.values()):
+        return "loaded" if load else "written=solution"
+    if load:
+        # %load leaves the `# %load` line on top, then the file, which starts with its header
+        # comment; a student who kept the commented line and wrote their own code has neither
+        # the header nor most of the solution's lines.
+        text = solutions.get(Path(load.group(1)).name, "")
+        header = text.splitlines()[0] if text else None
+        wanted = set(_code_lines(text))
+        if (header and header in cell.source) or (wanted and len(wanted & set(code)) * 2 >= len(wanted)):
+            return "loaded+edited"
+    return "written"
+
+
+def grading_notes(course: Path, student: str) -> str:
+    """What the grader did to this submission beyond running it (for the instructor)."""
+    from nbgrader.utils import compute_checksum, is_grade, is_locked
+
+    notes = []
+    submitted = nbformat.read(course / "submitted" / student / ASSIGNMENT / NOTEBOOK, as_version=4)
+    edited = [cell.metadata.nbgrader["grade_id"] for cell in submitted.cells
+              if (is_grade(cell) or is_locked(cell)) and "checksum" in cell.metadata.nbgrader
+              and compute_checksum(cell) != cell.metadata.nbgrader["checksum"]]
+    if edited:
+        notes.append("read-only cell(s) edited, restored before grading: " + " ".join(edited))
+    path = autograded(course, student)
+    if not path.exists():
+        return "; ".join(notes + ["not autograded"])
+    nb = nbformat.read(path, as_version=4)
+    present = {cell.metadata.get("nbgrader", {}).get("grade_id") for cell in submitted.cells}
+    restored = [cell.metadata.nbgrader["grade_id"] for cell in nb.cells
+                if is_grade(cell) and cell.metadata.nbgrader["grade_id"] not in present]
+    if restored:
+        notes.append("deleted test cell(s) put back and run: " + " ".join(restored))
+    for ename, words in GRADER_ERRORS.items():
+        cells = [cell.get("id", "?") for cell in nb.cells if cell.cell_type == "code" and any(
+            o.get("output_type") == "error" and o.get("ename") == ename for o in cell.outputs)]
+        if cells:
+            shown = " ".join(cells[:3]) + (f" (+{len(cells) - 3})" if len(cells) > 3 else "")
+            notes.append(f"{words}: {len(cells)} cell(s) {shown}")
+    return "; ".join(notes)
+
+
+def cell_scores(course: Path) -> tuple[list[str], dict[str, dict[str, float | None]]]:
+    """The graded cells (in notebook order) and each student's score on each."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id(course)) as gb:
+        notebook = gb.find_notebook(NOTEBOOK_ID, ASSIGNMENT)
+        names = [cell.name for cell in notebook.grade_cells]
+        order = {cell.name: i for i, cell in enumerate(notebook.source_cells)}
+        names.sort(key=lambda name: order.get(name, 0))
+        scores: dict[str, dict[str, float | None]] = {}
+        for sub in gb.assignment_submissions(ASSIGNMENT):
+            nb = gb.find_submission_notebook(NOTEBOOK_ID, ASSIGNMENT, sub.student.id)
+            scores[sub.student.id] = {g.name: g.score for g in nb.grades}
+    return names, scores
+
+
+def cmd_grades(course: Path) -> int:
+    grades_csv = course / GRADES_CSV
+    nbgrader(course, "export", f"--to={grades_csv}", "--log-level=WARN")
+    solutions = generate.solutions(master(course))
+    kinds = {s: decoder_cell_kind(nbformat.read(course / "submitted" / s / ASSIGNMENT / NOTEBOOK,
+                                                 as_version=4), solutions)
+             for s in students(course)}
+    with grades_csv.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    fields = list(rows[0].keys()) if rows else ["student_id"]
+    with grades_csv.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields + ["decoder_cell"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "decoder_cell": kinds.get(row["student_id"], "")})
+    names, scores = cell_scores(course)
+    report = course / REPORT_CSV
+    with report.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["student_id", "score", "max_score", *names, "decoder_cell", "notes"])
+        for student in sorted(scores):
+            cells = [scores[student].get(name) for name in names]
+            total = sum(x or 0 for x in cells)
+            writer.writerow([student, f"{total:g}", len(names), *[
+                "" if x is None else f"{x:g}" for x in cells], kinds.get(student, ""),
+                grading_notes(course, student) if student in kinds else "no submission"])
+    print(f"wrote {grades_csv} (nbgrader export + decoder_cell) and {report} (per test, notes)")
+    with report.open(encoding="utf-8") as fh:
+        print(fh.read(), end="")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--course", help="course folder (default: $VAE_TP_COURSE, else the repository)")
+    sub = parser.add_subparsers(dest="step", required=True)
+    rel = sub.add_parser("release", help="nbgrader generate_assignment, + solutions unless turned off")
+    rel.add_argument("--no-solutions", action="store_true",
+                     help=f"do not ship solutions/ (same as {SHIP_ENV}=0)")
+    sub.add_parser("zip", help=f"zip release/ into {ZIP_NAME} for an LMS")
+    auto = sub.add_parser("autograde", help="import submissions, then nbgrader autograde")
+    auto.add_argument("--submissions", type=Path, help="folder of submissions to import first")
+    auto.add_argument("--student", help="only this student")
+    auto.add_argument("--force", action="store_true",
+                      help="replace differing submissions already imported; regrade")
+    auto.add_argument("--jobs", type=int, default=int(os.environ.get("VAE_TP_GRADING_JOBS", "1")),
+                      help="notebooks graded at once (default 1, or $VAE_TP_GRADING_JOBS)")
+    fb = sub.add_parser("feedback", help="nbgrader generate_feedback (HTML per student)")
+    fb.add_argument("--student", help="only this student")
+    sub.add_parser("grades", help=f"nbgrader export to {GRADES_CSV}, + {REPORT_CSV}")
+    args = parser.parse_args(argv)
+    course = course_dir(args.course)
+    if args.step == "release":
+        return cmd_release(course, ship_solutions_default() and not args.no_solutions)
+    if args.step == "zip":
+        return cmd_zip(course)
+    if args.step == "autograde":
+        return cmd_autograde(course, args.submissions, args.student, args.force, args.jobs)
+    if args.step == "feedback":
+        return cmd_feedback(course, args.student)
+    return cmd_grades(course)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
