@@ -40,3 +40,31 @@ check-generated: $(STAMP)  ## fail if a generated file is stale
 
 clean:  ## remove build outputs (not the environment)
 	rm -rf build .pytest_cache notebooks/weights
+
+# --- grading (issue 3) ---
+# The instructor's day with nbgrader, one target per step (docs/instructor.md). COURSE: the course
+# folder (default: this repository); SUBMISSIONS: a folder of submissions to import first, as
+# <student>/vae/vae_tp.ipynb or <student>.ipynb; STUDENT: only that student; FORCE=1: replace
+# differing submissions already imported, and regrade; JOBS: notebooks graded at once;
+# SOLUTIONS=0: release without solutions/ (graded run). Grading always runs in fast mode.
+COURSE ?= .
+JOBS ?= 1
+GRADE := $(BIN)/python tools/grade.py --course $(COURSE)
+.PHONY: release release-zip autograde feedback grades
+
+release: $(STAMP)  ## nbgrader release into $(COURSE)/release/ (SOLUTIONS=0: no solutions/)
+	$(GRADE) release $(if $(filter 0 no false off,$(SOLUTIONS)),--no-solutions,)
+
+release-zip: release  ## zip the release for an LMS: $(COURSE)/vae_release.zip
+	$(GRADE) zip
+
+autograde: $(STAMP)  ## import SUBMISSIONS=dir (optional), then nbgrader autograde (fast mode)
+	VAE_TP_FAST=1 $(GRADE) autograde $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)",) \
+		$(if $(STUDENT),--student "$(STUDENT)",) $(if $(filter 1 yes true,$(FORCE)),--force,) --jobs $(JOBS)
+
+feedback: $(STAMP)  ## feedback HTML: $(COURSE)/feedback/<student>/vae/vae_tp.html
+	$(GRADE) feedback $(if $(STUDENT),--student "$(STUDENT)",)
+
+grades: $(STAMP)  ## export grades: $(COURSE)/grades.csv (+ decoder_cell) and grading_report.csv
+	$(GRADE) grades
+# --- end grading ---
