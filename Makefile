@@ -12,7 +12,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 .PHONY: help setup lab test run generate check-generated clean
 
 help:  ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,20 @@ check-generated: $(STAMP)  ## fail if a generated file is stale
 
 clean:  ## remove build outputs (not the environment)
 	rm -rf build .pytest_cache notebooks/weights
+
+# --- e2e (issue 5) ---
+# End-to-end tests (tests/e2e/, docs/jupyterhub.md): the course in JupyterLab in Debian's Chromium,
+# and a whole assignment on a real JupyterHub with the nbgrader exchange (needs root: it creates
+# Unix users). `make test` skips them. E2E_SCREENSHOTS=images/screenshots refreshes the README's.
+E2E_SCREENSHOTS ?= build/e2e/screenshots
+.PHONY: e2e e2e-install
+
+e2e-install: $(STAMP)  ## install the e2e tests' dependencies (Chromium, JupyterHub, Playwright, proxy)
+	VENV=$(VENV) tools/install_e2e.sh
+
+e2e: e2e-install  ## end-to-end tests: JupyterLab in Chromium, and a JupyterHub round trip
+	VAE_TP_E2E=1 VAE_TP_E2E_SCREENSHOTS=$(E2E_SCREENSHOTS) $(BIN)/python -m pytest tests/e2e -p no:cacheprovider --durations=0
+# --- end e2e ---
 
 # --- grading (issue 3) ---
 # The instructor's day with nbgrader, one target per step (docs/instructor.md). COURSE: the course

@@ -1,0 +1,98 @@
+"""Helpers of the end-to-end tests: servers on loopback, bounded waits, clean process trees."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+LOOPBACK = "127.0.0.1"
+
+# Debian's Chromium, headless; without the network flags it tries to reach Google's hosts.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+class Process:
+    """A child process in its own session (so the whole tree can be stopped), logging to a file."""
+
+    def __init__(self, name: str, argv: list[str], log: Path, **kwargs):
+        self.name = name
+        self.log = log
+        self._log_file = open(log, "ab")
+        self.popen = subprocess.Popen(argv, stdout=self._log_file, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 10) -> None:
+        """SIGTERM the process group, then SIGKILL what is left of it."""
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.popen.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        self._log_file.close()
+
+
+def wait_http(url: str, process: Process | None = None, timeout: float = 90,
+              ok=(200, 302), **kwargs) -> requests.Response:
+    """Poll `url` until it answers with a status in `ok`; fail early if `process` dies."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if process is not None and not process.alive():
+            raise RuntimeError(f"{process.name} exited ({process.popen.returncode}):\n{process.tail()}")
+        try:
+            response = requests.get(url, timeout=5, allow_redirects=False, **kwargs)
+            if response.status_code in ok:
+                return response
+            last = f"HTTP {response.status_code}"
+        except requests.RequestException as error:
+            last = repr(error)
+        time.sleep(0.5)
+    tail = process.tail() if process is not None else ""
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s (last: {last})\n{tail}")
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
