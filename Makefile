@@ -69,7 +69,7 @@ GRADE := $(BIN)/python tools/grade.py --course $(COURSE)
 release: $(STAMP)  ## nbgrader release into $(COURSE)/release/ (SOLUTIONS=0: no solutions/)
 	$(GRADE) release $(if $(filter 0 no false off,$(SOLUTIONS)),--no-solutions,)
 
-release-zip: release  ## zip the release for an LMS: $(COURSE)/vae_release.zip
+release-zip: $(STAMP)  ## zip the release for an LMS: $(COURSE)/vae_release.zip
 	$(GRADE) zip
 
 autograde: $(STAMP)  ## import SUBMISSIONS=dir (optional), then nbgrader autograde (fast mode)

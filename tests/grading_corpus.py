@@ -132,7 +132,7 @@ def build(release: nbformat.NotebookNode, solution: str) -> list[Student]:
         Student("unsolved", "release handed in as is", _with(release), (0, 0, 0, 0, 0),
                 "unsolved", ["there is no `decoder` yet"]),
         Student("hidden256", "256 hidden units", _with(release, decoder_code(hidden=256)),
-                (1, 0, 1, 0, 1), "written", [hidden_msg, "your decoder has 272,400 parameters"]),
+                (1, 0, 1, 0, 1), "written", [hidden_msg, "your decoder has 202,256 parameters"]),
         Student("relu_output", "relu on the output layer",
                 _with(release, decoder_code(out_act="relu")), (1, 1, 0, 1, 1), "written",
                 ["your output layer uses relu; the TP asks for sigmoid"]),

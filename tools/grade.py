@@ -336,8 +336,9 @@ def cmd_autograde(course: Path, source: Path | None, student: str | None, force:
         for who in replaced:  # a replaced submission may not be newer: force its regrade
             failed |= nbgrader(course, "autograde", ASSIGNMENT, f"--student={who}", "--force",
                                check=False)
+        # the others: only the new ones (nbgrader skips those already graded and unchanged)
         failed |= autograde_in_parallel(course, [s for s in everyone if s not in replaced],
-                                        jobs, force)
+                                        jobs, False)
     seconds = time.perf_counter() - start
     graded = [s for s in todo if autograded(course, s).exists()
               and autograded(course, s).stat().st_mtime != before[s]]

@@ -1,0 +1,267 @@
+"""The course is gradable with nbgrader: a whole round on a class of simulated students.
+
+One module-scoped run does what docs/instructor.md tells an instructor to do, with the real
+nbgrader, in a scratch course folder: release (with solutions, then without), zip, autograde a
+flat folder of submissions, feedback, grades; then a resubmission refused, forced, regraded.
+The class (tests/grading_corpus.py) is built from that release: every way a student notebook
+can go wrong, each with its expected score on each of the five graded tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import grading_corpus
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+GRADE = ROOT / "tools" / "grade.py"
+NOTEBOOK = Path("vae") / "vae_tp.ipynb"
+#: Seconds per cell in the test run: long enough for any cell of a fast-mode run on a loaded
+#: 2-core machine, short enough that the endless loop costs little.
+CELL_TIMEOUT = "30"
+JOBS = "2"
+RESUBMITTER = "unsolved"  # hands in a correct notebook after the first round
+
+
+def grade(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["VAE_TP_CELL_TIMEOUT"] = CELL_TIMEOUT
+    env.pop("VAE_TP_SHIP_SOLUTIONS", None)
+    # The grades depend on the decoder's architecture only, not on the data: the notebooks
+    # train on the MNIST sample bundled with vaetp (2,000 images), which halves the time of a
+    # round. docs/instructor.md gives the timings of a real round, on the full MNIST.
+    env["VAE_TP_MNIST"] = os.environ.get("VAE_TP_GRADING_TEST_MNIST", "sample")
+    done = subprocess.run([sys.executable, str(GRADE), "--course", str(course), *args],
+                          env=env, capture_output=True, text=True)
+    if check and done.returncode != 0:
+        pytest.fail(f"grade.py {' '.join(args)} failed ({done.returncode}):\n"
+                    f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return done
+
+
+def release_text(course: Path) -> dict[str, str]:
+    """Every file of release/ as text (a notebook as its cells' sources)."""
+    texts = {}
+    for path in sorted(p for p in (course / "release").rglob("*") if p.is_file()):
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".ipynb":
+            text = "\n".join(cell.source for cell in nbformat.reads(text, as_version=4).cells)
+        texts[path.relative_to(course / "release").as_posix()] = text
+    return texts
+
+
+def read_csv(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return {row["student_id"]: row for row in csv.DictReader(fh)}
+
+
+def snapshot(course: Path, students: list[str]) -> dict[str, str]:
+    """Hash and mtime of every file of these students in submitted/, autograded/, feedback/."""
+    found = {}
+    for step in ("submitted", "autograded", "feedback"):
+        for student in students:
+            for path in sorted((course / step / student).rglob("*")):
+                if path.is_file():
+                    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                    found[str(path.relative_to(course))] = f"{digest} {path.stat().st_mtime_ns}"
+    return found
+
+
+@pytest.fixture(scope="module")
+def round_(tmp_path_factory):
+    """A whole grading round, with every intermediate result the tests look at."""
+    tmp = tmp_path_factory.mktemp("grading")
+    course = tmp / "course"
+    out: dict = {"course": course}
+
+    # 1. Release for self-study: solutions shipped next to the assignment folder, then zipped.
+    grade(course, "release")
+    out["with_solutions"] = release_text(course)
+    load = re.search(r"^# %load (\S+)$", out["with_solutions"]["vae/vae_tp.ipynb"], re.M).group(1)
+    out["load_target"] = (course / "release" / "vae" / load).resolve()
+    out["load_resolves"] = out["load_target"].is_file()
+    grade(course, "zip")
+    with zipfile.ZipFile(course / "vae_release.zip") as archive:
+        out["zip"] = sorted(archive.namelist())
+    release_nb = nbformat.read(course / "release" / NOTEBOOK, as_version=4)
+    solution = (course / "release" / "solutions" / "decoder_vae.py").read_text(encoding="utf-8")
+
+    # 2. Release for a graded run: no solutions.
+    done = grade(course, "release", "--no-solutions")
+    out["release_log"] = done.stdout
+    out["without_solutions"] = release_text(course)
+
+    # 3. The class hands in a flat folder of <student>.ipynb (as downloaded from an LMS).
+    corpus = grading_corpus.build(release_nb, solution)
+    inbox = tmp / "inbox"
+    inbox.mkdir()
+    for student in corpus:
+        nbformat.write(student.notebook, inbox / f"{student.name}.ipynb")
+    out["corpus"] = {student.name: student for student in corpus}
+
+    start = time.perf_counter()
+    done = grade(course, "autograde", "--submissions", str(inbox), "--jobs", JOBS, check=False)
+    out["autograde_seconds"] = time.perf_counter() - start
+    out["autograde"] = done
+    grade(course, "feedback")
+    grade(course, "grades")
+    out["grades"] = read_csv(course / "grades.csv")
+    out["report"] = read_csv(course / "grading_report.csv")
+    out["total_seconds"] = time.perf_counter() - start
+
+    # 4. One student resubmits a correct notebook: refused without --force, then regraded alone.
+    others = [s.name for s in corpus if s.name != RESUBMITTER]
+    before = snapshot(course, others)
+    out["before_refusal"] = snapshot(course, [RESUBMITTER])
+    second = tmp / "second"
+    second.mkdir()
+    nbformat.write(out["corpus"]["hand"].notebook, second / f"{RESUBMITTER}.ipynb")
+    out["refused"] = grade(course, "autograde", "--submissions", str(second), check=False)
+    out["after_refusal"] = snapshot(course, [RESUBMITTER])
+    start = time.perf_counter()
+    grade(course, "autograde", "--submissions", str(second), "--force")
+    out["regrade_seconds"] = time.perf_counter() - start
+    grade(course, "feedback", "--student", RESUBMITTER)
+    grade(course, "grades")
+    out["others_before"], out["others_after"] = before, snapshot(course, others)
+    out["report_after"] = read_csv(course / "grading_report.csv")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def test_release_ships_solutions_where_the_load_line_finds_them(round_):
+    course, texts = round_["course"], round_["with_solutions"]
+    assert set(texts) == {"vae/vae_tp.ipynb", "solutions/decoder_vae.py"}
+    assert texts["solutions/decoder_vae.py"] == (ROOT / "solutions" / "decoder_vae.py").read_text()
+    assert round_["load_resolves"], round_["load_target"]
+    assert round_["load_target"] == course / "release" / "solutions" / "decoder_vae.py"
+    assert round_["zip"] == ["solutions/decoder_vae.py", "vae/vae_tp.ipynb"]
+
+
+def test_release_is_the_committed_student_notebook(round_):
+    released = (round_["course"] / "release" / NOTEBOOK).read_text(encoding="utf-8")
+    assert released == (ROOT / "notebooks" / "vae_tp.ipynb").read_text(encoding="utf-8")
+
+
+def test_release_without_solutions_has_no_solution_and_no_hidden_test(round_):
+    texts = round_["without_solutions"]
+    assert set(texts) == {"vae/vae_tp.ipynb"}
+    master = (ROOT / "source" / NOTEBOOK).read_text(encoding="utf-8")
+    nb = nbformat.reads(master, as_version=4)
+    secret = []
+    for cell in nb.cells:
+        for begin, end in (("BEGIN SOLUTION", "END SOLUTION"),
+                           ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")):
+            for region in re.findall(rf"### {begin}\n(.*?)### {end}", cell.source, re.S):
+                secret += [line.strip() for line in region.splitlines() if len(line.strip()) > 15]
+    assert len(secret) >= 10
+    text = texts["vae/vae_tp.ipynb"]
+    for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "importlib.reload"):
+        assert marker not in text
+    leaked = [line for line in secret if line in text]
+    assert not leaked
+    assert "checked: no hidden test and no solution code" in round_["release_log"]
+
+
+def test_every_submission_is_graded_and_the_run_finishes(round_):
+    done, course = round_["autograde"], round_["course"]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for name in round_["corpus"]:
+        assert (course / "autograded" / name / NOTEBOOK).is_file(), name
+
+
+def test_every_student_gets_the_expected_score_on_each_test(round_):
+    report = round_["report"]
+    expected = {name: student.scores for name, student in round_["corpus"].items()}
+    found = {name: tuple(int(float(report[name][f"test_decoder_{test}"]))
+                         for test in grading_corpus.TESTS) for name in expected}
+    wrong = {name: (f"expected {expected[name]}", f"got {found[name]}")
+             for name in expected if expected[name] != found[name]}
+    assert not wrong, json.dumps(wrong, indent=1)
+
+
+def test_nbgrader_export_has_every_student_with_the_right_total(round_):
+    grades = round_["grades"]
+    for name, student in round_["corpus"].items():
+        row = grades[name]
+        assert float(row["score"]) == student.total, name
+        assert float(row["max_score"]) == 5
+        assert row["decoder_cell"] == student.decoder_cell, name
+
+
+def test_report_tells_loaded_from_written_and_what_the_grader_did(round_):
+    report = round_["report"]
+    for name, student in round_["corpus"].items():
+        assert report[name]["decoder_cell"] == student.decoder_cell, name
+        for note in student.notes:
+            assert note in report[name]["notes"], (name, report[name]["notes"])
+    assert report["hand"]["notes"] == ""
+
+
+def _plain(path: Path) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text(encoding="utf-8")))
+
+
+def test_feedback_html_shows_the_plain_message_of_each_failed_test(round_):
+    course = round_["course"]
+    for name, student in round_["corpus"].items():
+        if name == RESUBMITTER:
+            continue  # regraded later: its feedback is the correct notebook's
+        page = course / "feedback" / name / "vae" / "vae_tp.html"
+        assert page.is_file(), name
+        text = _plain(page)
+        for words in student.feedback:
+            assert words in text, (name, words)
+        nb = nbformat.read(course / "autograded" / name / NOTEBOOK, as_version=4)
+        for cell in nb.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+            if grade_id.startswith("test_decoder_") and errors and errors[-1].ename == "DecoderMismatch":
+                # the spec's message, in the feedback, not a bare AssertionError
+                assert f"DecoderMismatch: {errors[-1].evalue}" in text, (name, grade_id)
+        assert page.stat().st_size < 3_000_000, name
+
+
+def test_resubmission_is_refused_without_force_then_regraded_alone(round_):
+    refused = round_["refused"]
+    assert refused.returncode == 2
+    assert "--force" in refused.stderr and RESUBMITTER in refused.stderr
+    assert round_["after_refusal"] == round_["before_refusal"]
+    row = round_["report_after"][RESUBMITTER]
+    assert row["score"] == "5" and row["decoder_cell"] == "written"
+    assert round_["others_after"] == round_["others_before"]
+    for name in round_["corpus"]:
+        if name != RESUBMITTER:
+            assert round_["report_after"][name] == round_["report"][name], name
+
+
+def test_timings(round_, capsys):
+    """Not a check: the measured cost of grading, printed for docs/instructor.md."""
+    n = len(round_["corpus"])
+    lines = [
+        f"grading round, {n} submissions, {JOBS} jobs, cell timeout {CELL_TIMEOUT} s:",
+        f"  autograde {round_['autograde_seconds']:.0f} s "
+        f"({round_['autograde_seconds'] / n:.1f} s per submission, wall clock)",
+        f"  autograde + feedback + grades {round_['total_seconds']:.0f} s",
+        f"  regrade of one student (import --force + autograde) {round_['regrade_seconds']:.0f} s",
+    ]
+    with capsys.disabled():
+        print("\n" + "\n".join(lines))
