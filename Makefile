@@ -64,7 +64,7 @@ e2e: e2e-install  ## end-to-end tests: JupyterLab in Chromium, and a JupyterHub 
 COURSE ?= .
 JOBS ?= 1
 GRADE := $(BIN)/python tools/grade.py --course $(COURSE)
-.PHONY: release release-zip autograde feedback grades
+.PHONY: release release-zip autograde feedback grades example-class
 
 release: $(STAMP)  ## nbgrader release into $(COURSE)/release/ (SOLUTIONS=0: no solutions/)
 	$(GRADE) release $(if $(filter 0 no false off,$(SOLUTIONS)),--no-solutions,)
@@ -81,4 +81,7 @@ feedback: $(STAMP)  ## feedback HTML: $(COURSE)/feedback/<student>/vae/vae_tp.ht
 
 grades: $(STAMP)  ## export grades: $(COURSE)/grades.csv (+ decoder_cell) and grading_report.csv
 	$(GRADE) grades
+
+example-class: $(STAMP)  ## 3 simulated submissions from the release, in build/example_class/ (walkthrough)
+	$(GRADE) example-class
 # --- end grading ---

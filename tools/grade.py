@@ -5,6 +5,7 @@
     python tools/grade.py autograde [--submissions DIR] [--student ID] [--force]
     python tools/grade.py feedback  [--student ID]        # feedback/<student>/vae/vae_tp.html
     python tools/grade.py grades                          # grades.csv and grading_report.csv
+    python tools/grade.py example-class [--out DIR]       # 3 simulated submissions, for a try
 
 Every step runs the real nbgrader on a course folder: this repository by default, or the
 folder given by --course (or the environment variable VAE_TP_COURSE), which `release` sets up
@@ -499,6 +500,29 @@ def cmd_grades(course: Path) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# example-class: a tiny class for docs/instructor.md's walkthrough
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_example_class(course: Path, out: Path) -> int:
+    """Three submissions made from the release: alice %loads the solution, bob writes a decoder
+    with 256 hidden units, carol hands the release in unsolved."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import grading_corpus  # the simulated students of tests/test_grading.py
+
+    released = course / "release" / ASSIGNMENT / NOTEBOOK
+    if not released.is_file():
+        raise Refused(f"no release in {released.parent}: run the release step first (make release)")
+    solution = generate.solutions(master(course))["decoder_vae.py"]
+    corpus = {s.name: s for s in grading_corpus.build(nbformat.read(released, as_version=4), solution)}
+    out.mkdir(parents=True, exist_ok=True)
+    for student, case in (("alice", "loaded"), ("bob", "hidden256"), ("carol", "unsolved")):
+        path = out / f"{student}.ipynb"
+        if path.exists():
+            raise Refused(f"{path} exists: give another --out, or remove it yourself")
+        nbformat.write(corpus[case].notebook, path)
+        print(f"wrote {path}: {corpus[case].why}, expected {corpus[case].total} / 5")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -519,6 +543,8 @@ def main(argv: list[str] | None = None) -> int:
     fb = sub.add_parser("feedback", help="nbgrader generate_feedback (HTML per student)")
     fb.add_argument("--student", help="only this student")
     sub.add_parser("grades", help=f"nbgrader export to {GRADES_CSV}, + {REPORT_CSV}")
+    ex = sub.add_parser("example-class", help="write a tiny class of 3 submissions (walkthrough)")
+    ex.add_argument("--out", type=Path, default=ROOT / "build" / "example_class")
     args = parser.parse_args(argv)
     course = course_dir(args.course)
     if args.step == "release":
@@ -529,6 +555,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_autograde(course, args.submissions, args.student, args.force, args.jobs)
     if args.step == "feedback":
         return cmd_feedback(course, args.student)
+    if args.step == "example-class":
+        return cmd_example_class(course, args.out)
     return cmd_grades(course)
 
 
