@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test run generate check-generated clean
+.PHONY: help setup lab test run generate check-generated images clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -36,7 +36,11 @@ generate: $(STAMP)  ## regenerate the student notebook and solutions/ from the m
 	$(BIN)/python tools/generate.py
 
 check-generated: $(STAMP)  ## fail if a generated file is stale
+	$(BIN)/python tools/render_images.py --check
 	$(BIN)/python tools/generate.py --check
+
+images: $(STAMP)  ## re-render images/*.png from the SVG diagrams (needs rsvg-convert), then `make generate`
+	$(BIN)/python tools/render_images.py
 
 clean:  ## remove build outputs (not the environment)
 	rm -rf build .pytest_cache notebooks/weights

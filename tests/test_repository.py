@@ -50,6 +50,20 @@ def test_the_diagrams_are_svg_drawn_for_the_course():
         assert "href=\"http" not in text, f"{name} must not load anything from the web"
 
 
+def test_png_renderings_of_the_diagrams_are_fresh():
+    """JupyterLab shows PNG attachments, not SVG ones: each PNG records the SVG it came from."""
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "render_images.py"), "--check"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_notebooks_embed_no_svg_attachment():
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            for name, bundle in cell.get("attachments", {}).items():
+                assert "image/svg+xml" not in bundle, f"{path.name}: {name} (JupyterLab 4 shows no SVG attachment)"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_percent_load_path_resolves_from_the_notebook_folder(path):
     nb = nbformat.read(path, as_version=4)
