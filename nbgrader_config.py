@@ -12,15 +12,14 @@ c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 c.CourseDirectory.course_id = "vae-tp"
 c.CourseDirectory.source_directory = "source"
 
-# What replaces the solution region of the exercise cell in the student notebook.
+# What replaces the solution region of the exercise cell in the student notebook. No `raise`:
+# JupyterLab applies `%load` (it replaces the cell with the solution) only when the cell runs
+# without error, so a stub that raised would make "uncomment %load and run" do nothing. The
+# check cell and the first graded test then say, in plain words, that `decoder` is missing.
 c.ClearSolutions.code_stub = {
     "python": (
-        "# YOUR CODE HERE\n"
-        "raise NotImplementedError(\n"
-        '    "Build the decoder: keras.Input(shape=(latent_dim,)) -> Dense(512, relu) "\n'
-        '    "-> Dense(784, sigmoid), as keras.Model(..., name=\'decoder\'). "\n'
-        '    "Stuck? Uncomment the %load line above and run the cell twice."\n'
-        ")"
+        "# YOUR CODE HERE: replace None with the decoder, a keras.Model (see the instructions above).\n"
+        "decoder = None"
     )
 }
 

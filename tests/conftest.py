@@ -10,10 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
-MASTER = ROOT / "source" / "vae" / "vae_tp.ipynb"
-STUDENT = ROOT / "notebooks" / "vae_tp.ipynb"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from course_paths import ROOT, SHARED_MNIST  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tools"))  # run_notebook.py and generate.py are importable
 

@@ -37,7 +37,7 @@ class SubclassedDecoder(keras.Model):
 
 def load_solution():
     """Run solutions/decoder_vae.py in a namespace like the notebook's, as %load would."""
-    from conftest import ROOT
+    from course_paths import ROOT
 
     namespace = {"keras": keras, "layers": layers, "latent_dim": LATENT,
                  "intermediate_dim": HIDDEN, "original_dim": PIXELS}

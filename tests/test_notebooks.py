@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import MASTER, ROOT, STUDENT
+from course_paths import MASTER, ROOT, STUDENT
 from nbclient.exceptions import CellExecutionError
 from run_notebook import execute, load_solutions
 
@@ -150,15 +150,18 @@ def test_seeded_runs_give_the_same_numbers(student_run, master_run):
     assert student_run[2]["history"] == master_run[2]["history"]
 
 
-def test_released_notebook_stops_at_the_exercise_and_nowhere_earlier(tmp_path, monkeypatch):
+def test_released_notebook_stops_right_after_the_exercise_with_a_plain_message(tmp_path, monkeypatch):
+    """Run All on the release: the check cell says the decoder is missing, the first graded
+    test stops the run with the same words, and no cell before the exercise fails."""
     monkeypatch.setenv("VAE_TP_FAST", "1")
     nb = nbformat.read(STUDENT, as_version=4)
     with pytest.raises(CellExecutionError) as raised:
         execute(nb, tmp_path)
-    assert raised.value.ename == "NotImplementedError"
-    assert "Build the decoder" in raised.value.evalue
+    assert raised.value.ename == "DecoderMismatch"
+    assert "there is no `decoder` yet" in raised.value.evalue
+    assert "there is no `decoder` yet" in stream_text(cell(nb, "decoder-check"))
     errors = [c.id for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
-    assert errors == ["decoder-exercise"]
+    assert errors == ["test-decoder-input-shape"]
 
 
 def with_spec_outputs(student: nbformat.NotebookNode) -> nbformat.NotebookNode:

@@ -53,7 +53,7 @@ ZIP_NAME = f"{ASSIGNMENT}_release.zip"
 GRADES_CSV = "grades.csv"
 REPORT_CSV = "grading_report.csv"
 LOAD_LINE_RE = re.compile(r"^#\s*%load\s+(\S+)\s*$")
-STUB_MARK = "raise NotImplementedError"
+STUB_MARK = "decoder = None"
 GRADER_ERRORS = {"CellTimeoutError": "timed out", "KernelDied": "kernel died",
                  "NotRunByGrader": "not run"}
 
@@ -397,7 +397,7 @@ def decoder_cell_kind(nb: nbformat.NotebookNode, solutions: dict[str, str]) -> s
                      edited (its header comment or half of its code lines are still there);
     written          the student's own code;
     written=solution the student's own code, identical to the solution (no %load line);
-    unsolved         the release's stub is still there (raise NotImplementedError);
+    unsolved         the release's stub is still there (decoder = None);
     missing          no decoder exercise cell in the notebook.
     """
     cell = exercise_cell(nb)

@@ -11,8 +11,10 @@ compute sigmoid(relu(z W1 + b1) W2 + b2) with the TP's sizes.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -273,6 +275,21 @@ def _activation_name(name: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _quietly(check: Callable[..., None]) -> Callable[..., None]:
+    """Run a check with warnings silenced: nbgrader scores a test cell that writes to stderr
+    as failed, and a Keras warning about the student's model must not cost a point."""
+
+    @functools.wraps(check)
+    def run(*args: Any, **kwargs: Any) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            check(*args, **kwargs)
+
+    return run
+
+
+
+@_quietly
 def check_input_shape(decoder: Any, spec: DecoderSpec = SPEC) -> None:
     """The decoder takes a batch of latent vectors: input shape (None, latent_dim)."""
     found = anatomy(decoder, spec).input_dim
@@ -294,6 +311,7 @@ def _two_layers(decoder: Any, spec: DecoderSpec) -> Anatomy:
     return found
 
 
+@_quietly
 def check_hidden_layer(decoder: Any, spec: DecoderSpec = SPEC) -> None:
     """First layer: Dense with `hidden_units` units and the relu activation."""
     found = _two_layers(decoder, spec)
@@ -318,6 +336,7 @@ def check_hidden_layer(decoder: Any, spec: DecoderSpec = SPEC) -> None:
         )
 
 
+@_quietly
 def check_output_layer(decoder: Any, spec: DecoderSpec = SPEC) -> None:
     """Last layer: Dense with one unit per pixel (784) and the sigmoid activation."""
     found = anatomy(decoder, spec)
@@ -344,6 +363,7 @@ def check_output_layer(decoder: Any, spec: DecoderSpec = SPEC) -> None:
         )
 
 
+@_quietly
 def check_parameter_count(decoder: Any, spec: DecoderSpec = SPEC) -> None:
     """403,728 trainable parameters: 1,536 in the hidden layer, 402,192 in the output layer."""
     found = anatomy(decoder, spec).n_params
@@ -356,6 +376,7 @@ def check_parameter_count(decoder: Any, spec: DecoderSpec = SPEC) -> None:
         )
 
 
+@_quietly
 def check_composition(decoder: Any, encoder: Any, spec: DecoderSpec = SPEC) -> None:
     """decoder(encoder(inputs)) builds, with an output of shape (None, 784)."""
     import keras
