@@ -23,8 +23,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)  ## create .venv with every dependency (pip path; conda users: environment.yml)
 
-lab: $(STAMP)  ## open the course in JupyterLab (notebooks/)
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks notebooks/vae_tp.ipynb
+lab: $(STAMP)  ## open the course in JupyterLab (notebooks/); LAB_ARGS="--no-browser --port 8888" etc.
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/vae_tp.ipynb
 
 test: $(STAMP)  ## run the whole test suite (fast mode; needs no network)
 	$(BIN)/python -m pytest
@@ -89,3 +89,24 @@ grades: $(STAMP)  ## export grades: $(COURSE)/grades.csv (+ decoder_cell) and gr
 example-class: $(STAMP)  ## 3 simulated submissions from the release, in build/example_class/ (walkthrough)
 	$(GRADE) example-class
 # --- end grading ---
+
+# --- bench (issue 4) ---
+# Training speed of the TP beside a plain Keras fit, PyTorch eager and the GEMM bound; see
+# docs/performance.md. PyTorch and JAX are installed for the benchmark only, into .venv-bench/
+# (not course dependencies). Needs the full MNIST: VAE_TP_MNIST=/path/to/mnist.npz.
+BENCH_VENV ?= .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_ARGS ?=
+.PHONY: bench bench-full
+
+$(BENCH_STAMP): $(STAMP) bench/setup_venv.py
+	rm -rf $(BENCH_VENV)
+	$(PYTHON) bench/setup_venv.py $(VENV) $(BENCH_VENV)
+	touch $@
+
+bench: $(BENCH_STAMP)  ## time the TP's training beside Keras, PyTorch and the GEMM bound (< 10 min)
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
+bench-full: $(BENCH_STAMP)  ## the same peers for the TP's 50 epochs: final validation loss (not in CI)
+	$(BIN)/python bench/bench.py --full --no-extras $(BENCH_ARGS)
+# --- end bench ---
