@@ -23,8 +23,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)  ## create .venv with every dependency (pip path; conda users: environment.yml)
 
-lab: $(STAMP)  ## open the course in JupyterLab (notebooks/)
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks notebooks/vae_tp.ipynb
+lab: $(STAMP)  ## open the course in JupyterLab (notebooks/); LAB_ARGS="--no-browser --port 8888" etc.
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/vae_tp.ipynb
 
 test: $(STAMP)  ## run the whole test suite (fast mode; needs no network)
 	$(BIN)/python -m pytest
