@@ -134,3 +134,21 @@ def test_readme_commands_exist_in_the_makefile():
 def test_trained_weights_and_run_outputs_are_git_ignored():
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert "build/" in ignored and "notebooks/weights/" in ignored
+
+
+def test_generate_keeps_a_copy_of_a_student_notebook_someone_worked_in(tmp_path, monkeypatch):
+    import generate
+
+    worked = nbformat.read(STUDENT, as_version=4)
+    exercise = next(c for c in worked.cells if c.id == "decoder-exercise")
+    exercise.source = "decoder = my_own_decoder()"
+    exercise.execution_count = 3
+    target = tmp_path / "vae_tp.ipynb"
+    nbformat.write(worked, target)
+    monkeypatch.setattr(generate, "STUDENT", target)
+    monkeypatch.setattr(generate, "BACKUPS", tmp_path / "backups")
+    monkeypatch.setattr(sys, "argv", ["generate.py"])
+    assert generate.main() == 0
+    (backup,) = (tmp_path / "backups").iterdir()
+    assert "my_own_decoder" in backup.read_text()
+    assert target.read_text() == STUDENT.read_text()

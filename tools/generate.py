@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -116,6 +117,27 @@ def expected_files() -> dict[Path, str]:
     return files
 
 
+BACKUPS = ROOT / "build" / "generate-backups"
+
+
+def has_work_in_it(path: Path) -> bool:
+    """A notebook that was run or edited in Jupyter (outputs, execution counts): never generated."""
+    if path.suffix != ".ipynb" or not path.exists():
+        return False
+    nb = nbformat.read(path, as_version=4)
+    return any(cell.get("outputs") or cell.get("execution_count") for cell in nb.cells
+               if cell.cell_type == "code" and path != MASTER)
+
+
+def back_up(path: Path) -> Path:
+    """Copy a file about to be overwritten to build/generate-backups/, with a timestamp."""
+    BACKUPS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = BACKUPS / f"{path.stem}.{stamp}{path.suffix}"
+    shutil.copy2(path, target)
+    return target
+
+
 def _show(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
@@ -139,6 +161,9 @@ def main() -> int:
         print(f"fresh: {len(files)} generated files match source/{ASSIGNMENT}/{MASTER.name}")
         return 0
     for path in stale:
+        if has_work_in_it(path):  # someone ran the generated notebook: keep their work
+            print(f"{_show(path)} holds outputs (someone worked in it): saved a copy to "
+                  f"{_show(back_up(path))}")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(files[path], encoding="utf-8")
         print(f"wrote {_show(path)}")
