@@ -336,13 +336,16 @@ c.JupyterHub.load_roles = [{{
 
 
 def solve(notebook: dict) -> dict:
-    """What the student's %load does: the exercise cell becomes the %load line plus the file."""
-    solution = (REPO / "solutions" / "decoder_vae.py").read_text()
-    for cell in notebook["cells"]:
-        if cell.get("id") == EXERCISE_ID:
-            cell["source"] = "# %load ../solutions/decoder_vae.py\n" + solution
-            return notebook
-    raise AssertionError(f"no cell {EXERCISE_ID!r} in the released notebook")
+    """What the student's %load does: the exercise cell becomes the %load line plus the file
+    (tools/run_notebook.py's substitution, with the repository's notebooks/ as the folder)."""
+    import nbformat
+    from run_notebook import load_solutions
+
+    solved = load_solutions(nbformat.from_dict(notebook), REPO / "notebooks")
+    exercise = next((c for c in solved.cells if c.get("id") == EXERCISE_ID), None)
+    assert exercise is not None, f"no cell {EXERCISE_ID!r} in the released notebook"
+    assert exercise.source.startswith("# %load ../solutions/decoder_vae.py\n")
+    return solved
 
 
 def test_assignment_round_trip_on_jupyterhub(hub):
