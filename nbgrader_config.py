@@ -23,28 +23,33 @@ c.ClearSolutions.code_stub = {
     )
 }
 
-# --- Grading (issue 3): bounded, robust autograding. See docs/instructor.md. ---
-# Grading mode: `nbgrader autograde` always trains in fast mode (2 epochs on a subset), never
-# the TP's 50 epochs, whatever the instructor's shell says.
+# --- Grading: sandboxed execution, verdicts from outside the student's kernel (docs/instructor.md,
+# "Security model"). ---
+# Grading mode: `nbgrader autograde` always runs in fast mode, whatever the instructor's shell says
+# (the kernel's environment is set by the grader: vaetp/grading/sandbox.py).
 if any(arg == "autograde" for arg in sys.argv[1:2]):
     os.environ["VAE_TP_FAST"] = "1"
 
-# Time limits, in seconds: a cell running longer is interrupted (and its test scores 0); once a
-# notebook has used up its time, its remaining cells are not run (and score 0). In fast mode the
-# whole TP runs in about 15 s; override with VAE_TP_CELL_TIMEOUT / VAE_TP_NOTEBOOK_TIMEOUT.
+# Time limits, in seconds: a cell running longer is interrupted; once a notebook has used up its
+# time, its remaining cells are not run. Override with VAE_TP_CELL_TIMEOUT / VAE_TP_NOTEBOOK_TIMEOUT.
 c.Execute.timeout = int(os.environ.get("VAE_TP_CELL_TIMEOUT", "60"))
 c.GradingExecute.notebook_timeout = int(os.environ.get("VAE_TP_NOTEBOOK_TIMEOUT", "300"))
-# nbgrader's autograde steps, with vaetp.grading's executor (per-notebook limit, survives a
-# kernel that dies) and output limiter (also caps characters, for a gigantic output).
+# nbgrader's autograde steps. GradingExecute runs the student's cells in a bubblewrap sandbox
+# (VAE_TP_SANDBOX=off turns it off, and the report says so), never runs the graded test cells in
+# the student's kernel, and writes into them the verdicts of vaetp.grading.judge. SanitizeOutputs
+# then makes every output and markdown cell safe to show in a browser (Formgrader, feedback).
 c.Autograde.autograde_preprocessors = [
-    "vaetp.grading.GradingExecute",
+    "vaetp.grading.execute.GradingExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "vaetp.grading.GradingLimitOutput",
+    "vaetp.grading.limits.GradingLimitOutput",
+    "vaetp.grading.sanitize.SanitizeOutputs",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+# ClearMetadataPreprocessor keeps the grader's own record of the round.
+c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = [("language_info", "name"), ("vaetp_grading",)]
 c.GradingLimitOutput.max_lines = 1000
 c.GradingLimitOutput.max_chars = 20_000
 # A graded test cell deleted by a student is put back (from the gradebook) and run.

@@ -7,19 +7,26 @@ Each `check_*` function tests one part of the spec and raises `DecoderMismatch` 
 256 units; the TP asks for 512". The checks look at what the decoder computes, not how it was
 written, so a `Sequential` model, other layer names or a subclassed layer pass as long as they
 compute sigmoid(relu(z W1 + b1) W2 + b2) with the TP's sizes.
+
+Every check judges a `DecoderData` (`vaetp.decoder_data`): the decoder's weights and what it
+computes on chosen latent vectors, as plain numbers. Given a live Keras model, a check first
+records it (in the same process: the student's check cell); when a notebook is graded, the
+record is made inside the student's sandboxed kernel and judged by `vaetp.grading.judge`, in
+a process that never ran the student's code.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from vaetp.decoder_data import DecoderData, extract, first_line, projection
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,14 @@ class DecoderSpec:
     hidden_activation: str = "relu"
     output_units: int = 784
     output_activation: str = "sigmoid"
+
+    @classmethod
+    def from_parameters(cls, parameters: dict[str, Any]) -> "DecoderSpec":
+        """The spec from the notebook's own parameters (`latent_dim`, `intermediate_dim`,
+        `original_dim`): the one place the exercise's sizes come from."""
+        return cls(latent_dim=int(parameters["latent_dim"]),
+                   hidden_units=int(parameters["intermediate_dim"]),
+                   output_units=int(parameters["original_dim"]))
 
     @property
     def hidden_params(self) -> int:
@@ -50,6 +65,25 @@ SPEC = DecoderSpec()
 
 class DecoderMismatch(AssertionError):
     """The decoder differs from the TP's spec; the message says how, in plain words."""
+
+
+class _Recorded:
+    """Stands for the encoder when a check judges a record: the record already holds what
+    decoder(encoder(inputs)) gave in the kernel where it was made."""
+
+    def __repr__(self) -> str:
+        return "RECORDED"
+
+
+RECORDED = _Recorded()
+
+
+def as_data(decoder: Any, encoder: Any = None, spec: DecoderSpec = SPEC) -> DecoderData:
+    """The decoder as a record: itself if it already is one, else recorded now, here."""
+    if isinstance(decoder, DecoderData):
+        return decoder
+    return extract(decoder, None if encoder is RECORDED else encoder,
+                   latent_dim=spec.latent_dim, original_dim=spec.output_units)
 
 
 # --------------------------------------------------------------------------------------------
@@ -108,57 +142,42 @@ class Anatomy:
     n_params: int
 
 
-def _is_keras_layer(obj: Any) -> bool:
-    import keras
-
-    return isinstance(obj, keras.layers.Layer)
-
-
-def _require_model(decoder: Any) -> None:
-    if decoder is None:
+def _require_model(data: DecoderData) -> None:
+    if data.kind == "missing":
         raise DecoderMismatch(
             "there is no `decoder` yet: write it in the exercise cell (or uncomment its "
             "`%load` line and run the cell twice), then run this cell again."
         )
-    if not _is_keras_layer(decoder):
-        kind = type(decoder).__name__
+    if data.kind != "model":
         raise DecoderMismatch(
-            f"`decoder` is a {kind}, not a Keras model: wrap your layers in "
+            f"`decoder` is a {data.type_name}, not a Keras model: wrap your layers in "
             "keras.Model(latent_inputs, outputs, name='decoder')."
         )
 
 
-def _declared_input_dim(decoder: Any) -> int | None:
+def _declared_input_dim(data: DecoderData, spec: DecoderSpec) -> int | None:
     """The last dimension of the decoder's declared input, or None if it declares none."""
-    try:
-        inputs = decoder.inputs
-    except (AttributeError, ValueError):
+    if data.declared_input is None:
         return None
-    if not inputs:
-        return None
-    if len(inputs) != 1:
+    if data.n_inputs != 1:
         raise DecoderMismatch(
-            f"your decoder has {len(inputs)} inputs; the TP's decoder has one: the latent "
+            f"your decoder has {data.n_inputs} inputs; the TP's decoder has one: the latent "
             "vector z."
         )
-    shape = tuple(inputs[0].shape)
+    shape = data.declared_input
     if len(shape) != 2:
         raise DecoderMismatch(
             f"your decoder takes inputs of shape {shape}; the TP asks for (None, "
-            f"{SPEC.latent_dim}): a batch of latent vectors, one per image."
+            f"{spec.latent_dim}): a batch of latent vectors, one per image."
         )
-    return None if shape[1] is None else int(shape[1])
+    return shape[1]
 
 
-def _affine_layers(decoder: Any) -> list[AffineLayer]:
+def _affine_layers(data: DecoderData) -> list[AffineLayer]:
     """Every layer that owns a 2-D weight (a kernel), with its bias, in call order."""
     found: list[AffineLayer] = []
-    sublayers = decoder._flatten_layers(include_self=True, recursive=True)
-    for layer in sublayers:
-        if list(layer._flatten_layers(include_self=False, recursive=False)):
-            continue  # a container: its own weights are those of its sublayers
-        weights = [np.asarray(w.numpy()) for w in layer.weights]
-        kernels = [w for w in weights if w.ndim == 2]
+    for layer in data.layers:
+        kernels = [w for w in layer.weights if w.ndim == 2]
         if not kernels:
             continue
         if len(kernels) != 1:
@@ -166,8 +185,9 @@ def _affine_layers(decoder: Any) -> list[AffineLayer]:
                 f"layer {layer.name!r} holds {len(kernels)} weight matrices; the TP's decoder is "
                 "made of plain Dense layers."
             )
-        biases = [w for w in weights if w.ndim == 1 and w.shape[0] == kernels[0].shape[1]]
-        found.append(AffineLayer(layer.name, kernels[0], biases[0] if biases else None))
+        biases = [w for w in layer.weights if w.ndim == 1 and w.shape[0] == kernels[0].shape[1]]
+        found.append(AffineLayer(layer.name, kernels[0].astype("float64"),
+                                 biases[0].astype("float64") if biases else None))
     return _in_call_order(found)
 
 
@@ -184,18 +204,6 @@ def _in_call_order(layers: list[AffineLayer]) -> list[AffineLayer]:
         chain.append(nxt)
         rest.remove(nxt)
     return chain
-
-
-def _probe(decoder: Any, input_dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Run the decoder on fixed random latent vectors spread well beyond N(0, I)."""
-    import keras
-
-    z = np.random.default_rng(0).normal(0.0, 3.0, size=(64, input_dim)).astype("float32")
-    try:
-        out = decoder(z, training=False)
-    except TypeError:
-        out = decoder(z)
-    return z, np.asarray(keras.ops.convert_to_numpy(out), dtype="float64")
 
 
 def _identify_activations(
@@ -218,37 +226,26 @@ def _identify_activations(
 
 def anatomy(decoder: Any, spec: DecoderSpec = SPEC) -> Anatomy:
     """Open the decoder up: its input size, its Dense-like layers and their activations."""
-    _require_model(decoder)
-    input_dim = _declared_input_dim(decoder)
-    if not decoder.built or not decoder.weights:
-        try:  # an unbuilt Sequential or subclassed model: build it on the TP's latent size
-            _probe(decoder, input_dim or spec.latent_dim)
-        except Exception as err:  # noqa: BLE001 - any failure is the student's to see
-            raise DecoderMismatch(
-                f"calling your decoder on a batch of {spec.latent_dim}-d latent vectors failed "
-                f"({type(err).__name__}: {_first_line(err)})."
-            ) from err
-    layers = _affine_layers(decoder)
+    data = as_data(decoder, None, spec)
+    _require_model(data)
+    input_dim = _declared_input_dim(data, spec)
+    if data.build_error:
+        raise DecoderMismatch(
+            f"calling your decoder on a batch of {spec.latent_dim}-d latent vectors failed "
+            f"({data.build_error})."
+        )
+    layers = _affine_layers(data)
     if input_dim is None and layers:
         input_dim = layers[0].inputs
     activations = None
-    if layers and input_dim is not None:
-        try:
-            z, out = _probe(decoder, input_dim)
-        except Exception:  # noqa: BLE001 - reported by the checks as "does not compute"
-            z, out = np.empty((0,)), np.empty((0,))
-        activations = _identify_activations(layers, z, out)
-    return Anatomy(input_dim, tuple(layers), activations, int(decoder.count_params()))
+    if layers and data.z is not None and data.y is not None and data.y.ndim == 2:
+        activations = _identify_activations(layers, data.z.astype("float64"),
+                                            data.y.astype("float64"))
+    n_params = sum(w.size for layer in data.layers for w in layer.weights)
+    return Anatomy(input_dim, tuple(layers), activations, int(n_params))
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _first_line(err: BaseException) -> str:
-    """The line of an error message that says what went wrong (Keras wraps it in a preamble)."""
-    lines = [line.strip() for line in _ANSI.sub("", str(err)).splitlines() if line.strip()]
-    lines = [line for line in lines if not line.startswith("Exception encountered when calling")]
-    return lines[0] if lines else type(err).__name__
+_first_line = first_line
 
 
 def _describe_layers(layers: Sequence[AffineLayer]) -> str:
@@ -379,25 +376,99 @@ def check_parameter_count(decoder: Any, spec: DecoderSpec = SPEC) -> None:
 @_quietly
 def check_composition(decoder: Any, encoder: Any, spec: DecoderSpec = SPEC) -> None:
     """decoder(encoder(inputs)) builds, with an output of shape (None, 784)."""
-    import keras
-
-    _require_model(decoder)
-    if not _is_keras_layer(encoder):
-        raise DecoderMismatch("`encoder` is not a Keras model: run the encoder cells above first.")
-    inputs = keras.Input(shape=(spec.output_units,))
-    try:
-        outputs = decoder(encoder(inputs))
-    except Exception as err:  # noqa: BLE001 - any failure is the student's to see
+    data = as_data(decoder, encoder, spec)
+    _require_model(data)
+    if data.composition_shape is None:
+        error = data.composition_error or "no encoder was given"
+        if error.startswith("`encoder`") or error == "no encoder was given":
+            raise DecoderMismatch(
+                "`encoder` is not a Keras model: run the encoder cells above first, and do not "
+                "reuse the name `encoder`.")
         raise DecoderMismatch(
             "decoder(encoder(inputs)) fails: the decoder cannot take the encoder's output "
-            f"z, of shape (None, {spec.latent_dim}) ({type(err).__name__}: {_first_line(err)})."
-        ) from err
-    shape = tuple(outputs.shape)
+            f"z, of shape (None, {spec.latent_dim}) ({error})."
+        )
+    shape = data.composition_shape
     if shape != (None, spec.output_units):
         raise DecoderMismatch(
             f"decoder(encoder(inputs)) has shape {shape}; the VAE needs (None, "
             f"{spec.output_units}): one reconstructed image per input image."
         )
+
+
+# --------------------------------------------------------------------------------------------
+# Deeper checks, used by the graded notebook's hidden tests: the decoder computes the TP's
+# function with its own weights, and every weight can learn.
+# --------------------------------------------------------------------------------------------
+
+
+def _tp_forward(layers: Sequence[AffineLayer], z: np.ndarray) -> tuple[np.ndarray, ...]:
+    a1 = layers[0].apply(z)
+    h = np.maximum(a1, 0.0)
+    y = 1.0 / (1.0 + np.exp(-layers[1].apply(h)))
+    return a1, h, y
+
+
+@_quietly
+def check_computes_tp_function(decoder: Any, spec: DecoderSpec = SPEC) -> None:
+    """On random latent vectors, the output is sigmoid(relu(z W1 + b1) W2 + b2) computed with the
+    decoder's own weights, to float32 precision."""
+    data = as_data(decoder, None, spec)
+    found = _two_layers(data, spec)
+    if data.y is None or data.z is None:
+        raise DecoderMismatch(f"calling your decoder on random latent vectors failed "
+                              f"({data.call_error or 'no output'}).")
+    layers = found.layers
+    if layers[0].inputs != data.z.shape[1] or data.y.shape != (data.z.shape[0], layers[1].units) \
+            or layers[0].bias is None or layers[1].bias is None:
+        raise DecoderMismatch(f"your decoder is not {_shape_text(spec)}.")
+    expected = _tp_forward(layers, data.z.astype("float64"))[2]
+    gap = float(np.max(np.abs(expected - data.y.astype("float64"))))
+    if not gap <= 1e-4:
+        raise DecoderMismatch(
+            "on random latent vectors, your decoder's output differs from "
+            "sigmoid(relu(z W1 + b1) W2 + b2) computed with its own weights (largest "
+            f"difference {gap:.2g}): something else than Dense -> relu -> Dense -> sigmoid is "
+            "in the way (a Dropout, a noise layer, a Lambda?)."
+        )
+
+
+@_quietly
+def check_every_weight_learns(decoder: Any, spec: DecoderSpec = SPEC) -> None:
+    """Every weight is trainable and receives the gradient that the TP's function gives it."""
+    data = as_data(decoder, None, spec)
+    found = _two_layers(data, spec)
+    frozen = [f"{layer.name}" for layer in data.layers
+              if not all(layer.trainable)]
+    if frozen:
+        raise DecoderMismatch(
+            f"the weights of {', '.join(repr(n) for n in frozen)} are frozen (trainable=False): "
+            "training could never change them. Leave every layer of the decoder trainable.")
+    if data.grad_error or data.y is None or data.z is None:
+        raise DecoderMismatch("no gradient could be computed through your decoder "
+                              f"({data.grad_error or data.call_error or 'no output'}).")
+    layers = found.layers
+    a1, h, y = _tp_forward(layers, data.z.astype("float64"))
+    r = projection(data.seed, y.shape[1]).astype("float64")
+    d2 = r * y * (1.0 - y)
+    d1 = (d2 @ layers[1].kernel.T) * (a1 > 0)
+    expected = {(0, 2): data.z.T @ d1, (0, 1): d1.sum(0), (1, 2): h.T @ d2, (1, 1): d2.sum(0)}
+    for k, affine in enumerate(layers):
+        layer = next(lay for lay in data.layers if lay.name == affine.name)
+        for w, g in zip(layer.weights, layer.grads or [None] * len(layer.weights)):
+            want = expected.get((k, w.ndim))
+            if want is None or want.shape != w.shape:
+                continue
+            if g is None or not np.any(g):
+                raise DecoderMismatch(
+                    f"no gradient reaches the weights of {layer.name!r}: training could never "
+                    "change them (a stop_gradient, or a layer used outside the model?).")
+            scale = float(np.max(np.abs(want))) or 1.0
+            if float(np.max(np.abs(g - want))) > 1e-3 * scale + 1e-6:
+                raise DecoderMismatch(
+                    f"the gradient reaching {layer.name!r} is not the one of "
+                    "sigmoid(relu(z W1 + b1) W2 + b2): something in your decoder changes the "
+                    "gradients.")
 
 
 #: The parts of the spec, in the order a student should fix them (and the nbgrader split).
@@ -431,13 +502,14 @@ def _passed_text(name: str, spec: DecoderSpec) -> str:
 
 def run_checks(decoder: Any, encoder: Any = None, spec: DecoderSpec = SPEC) -> list[CheckResult]:
     """Run every check and collect the results instead of stopping at the first failure."""
+    data = as_data(decoder, encoder, spec)
     try:
-        _require_model(decoder)
+        _require_model(data)
     except DecoderMismatch as err:
         return [CheckResult("decoder", False, str(err))]
     results = []
     for name, check in CHECKS.items():
-        args = (decoder, encoder) if check is check_composition else (decoder,)
+        args = (data, RECORDED) if check is check_composition else (data,)
         if check is check_composition and encoder is None:
             continue
         try:

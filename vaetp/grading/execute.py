@@ -1,0 +1,264 @@
+"""`GradingExecute`: nbgrader's Execute step, with the student's code in a sandbox and the verdicts
+computed outside it.
+
+For one submission (after nbgrader has restored the read-only and graded cells from the
+gradebook):
+
+1. The kernel starts in a fresh sandbox (`vaetp.grading.sandbox`).
+2. The student's cells run in order, with a time limit per cell and per notebook. The graded
+   test cells are **never sent to the kernel**. When the first graded cell of an exercise is
+   reached, the exercise's probe (`vaetp.grading.exercises`) records what the student built;
+   the record, a few MB of numbers, is the only thing kept from the kernel. Cells after the
+   last graded cell are not run: the verdicts do not need them (their outputs are empty).
+3. The kernel and its sandbox are destroyed.
+4. The judge (`vaetp.grading.judge`), a fresh sandboxed process, runs each graded cell's code,
+   taken from the gradebook (hidden tests included), against the records.
+5. Each graded cell gets its verdict as its only output: nothing on success, or an error
+   output holding the plain sentence. nbgrader's SaveAutoGrades scores them from that. The
+   hidden-test regions are removed from the cells' source, so that the feedback never shows
+   them.
+
+So the score depends only on the records, and a record only on what the student built: a
+kernel that empties later cells, patches `checks`, or prints a fake success changes nothing.
+The outcome is written in the notebook's metadata (`vaetp_grading`) for the report.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import binascii
+import hashlib
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from nbclient.exceptions import DeadKernelError
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+from traitlets import Integer
+
+from vaetp.decoder_data import MAX_BYTES
+from vaetp.grading import markers, sandbox
+from vaetp.grading.exercises import EXERCISES, MIME, exercise_of
+from vaetp.grading.judge import GRADING_ERROR
+
+NOT_RUN = "NotRunByGrader"
+TIMEOUT = "CellTimeoutError"
+KERNEL_DIED = "KernelDied"
+PARAMETERS_CELL = "parameters"
+
+
+def error_output(ename: str, message: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=message,
+                        traceback=[f"\x1b[0;31m{ename}\x1b[0m: {message}"])
+
+
+def master_parameters(master: Path) -> dict[str, int]:
+    """`name = <integer expression>` assignments of the master's parameters cell."""
+    import nbformat
+
+    nb = nbformat.read(master, as_version=4)
+    cell = next((c for c in nb.cells if c.get("id") == PARAMETERS_CELL), None)
+    if cell is None:
+        raise RuntimeError(f"{master}: no cell with id '{PARAMETERS_CELL}'")
+    found: dict[str, int] = {}
+    for node in ast.parse(cell.source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name):
+            value = _integer(node.value)
+            if value is not None:
+                found[node.targets[0].id] = value
+    return found
+
+
+def _integer(node: ast.AST) -> int | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Add, ast.Sub)):
+        left, right = _integer(node.left), _integer(node.right)
+        if left is None or right is None:
+            return None
+        return {ast.Mult: left * right, ast.Add: left + right, ast.Sub: left - right}[type(node.op)]
+    return None
+
+
+def run_judge(job: dict[str, Any], records: dict[str, bytes], timeout: float = 120) -> dict:
+    """Run the judge in a fresh (sandboxed unless the sandbox is off) process."""
+    with tempfile.TemporaryDirectory(prefix="vaetp-judge-") as folder:
+        (Path(folder) / "job.json").write_text(json.dumps(job), encoding="utf-8")
+        for name, blob in records.items():
+            (Path(folder) / f"{name}.npz").write_bytes(blob)
+        command = [sys.executable, "-m", "vaetp.grading.judge"]
+        limits = sandbox.Limits.from_env()
+        env = sandbox.kernel_environment()
+        if sandbox.mode() == "off":
+            argv = sandbox.confine_command(["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in env.items()),
+                                            *command, folder], limits, None)
+        else:
+            argv = sandbox.confine_command(sandbox.bwrap_command(
+                [*command, "/job"], connection_file=None, limits=limits, env=env,
+                readonly=[(folder, "/job")]), limits, None)
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {}
+        try:
+            return json.loads(done.stdout.strip().splitlines()[-1])["verdicts"]
+        except (IndexError, ValueError, KeyError):
+            sys.stderr.write(f"the judge failed (exit {done.returncode}):\n{done.stderr[-3000:]}\n")
+            return {}
+
+
+class GradingExecute(Execute):
+    """nbgrader's Execute, sandboxed, with verdicts from the judge (see the module's doc)."""
+
+    notebook_timeout = Integer(
+        300, help="Seconds for the whole notebook; later cells are not run (0: no limit)."
+    ).tag(config=True)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs["kernel_manager_class"] = sandbox.SandboxedKernelManager
+        super().__init__(*args, **kwargs)
+
+    # -- the plan: which cells are graded tests, where each exercise is recorded --------------
+
+    def _plan(self, nb: NotebookNode, resources: dict) -> None:
+        from nbgrader.api import Gradebook
+        from nbgrader.coursedir import CourseDirectory
+
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gb:
+            notebook = gb.find_notebook(info["notebook"], info["assignment"])
+            tests = {cell.name: gb.find_source_cell(cell.name, info["notebook"],
+                                                    info["assignment"]).source
+                     for cell in notebook.grade_cells if cell.cell_type == "code"}
+        self._tests: dict[int, tuple[str, str]] = {}
+        for index, cell in enumerate(nb.cells):
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if cell.cell_type == "code" and grade_id in tests and index not in self._tests \
+                    and grade_id not in {g for g, _ in self._tests.values()}:
+                self._tests[index] = (grade_id, tests[grade_id])
+        self._record_at: dict[int, Any] = {}
+        for index in sorted(self._tests):
+            exercise = exercise_of(self._tests[index][0])
+            if exercise and exercise not in self._record_at.values():
+                self._record_at[index] = exercise
+        self._last = max(self._tests, default=len(nb.cells) - 1)
+        coursedir = CourseDirectory(config=self.config)
+        master = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]))
+        self._parameters = master_parameters(master / f"{info['notebook']}.ipynb")
+        seed_text = f"{info.get('student', '')}/{info['assignment']}/{info['notebook']}"
+        self._seed = int(hashlib.sha256(seed_text.encode()).hexdigest()[:8], 16)
+
+    # -- execution -------------------------------------------------------------------------
+
+    def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None):
+        self._plan(nb, resources)
+        self._records: dict[str, bytes] = {}
+        self._why_missing: dict[str, str] = {}
+        self._deadline = (time.monotonic() + self.notebook_timeout
+                          if self.notebook_timeout and self.notebook_timeout > 0 else None)
+        self._stop_reason: str | None = None
+        self.error_on_timeout = {
+            "ename": TIMEOUT, "evalue": "",
+            "traceback": [f"\x1b[0;31m{TIMEOUT}\x1b[0m: this cell ran longer than the grading "
+                          f"limit ({self.timeout} s per cell, {self.notebook_timeout} s per "
+                          "notebook) and was interrupted; an endless loop?"],
+        }
+        started = time.monotonic()
+        nb, resources = super().preprocess(nb, resources, km)
+        missing = {e.name: self._why_missing.get(e.name, "your notebook did not hand your work "
+                                                 "to the grader") for e in EXERCISES
+                   if e.name not in self._records}
+        verdicts = run_judge({"parameters": self._parameters, "missing": missing,
+                              "tests": [{"grade_id": g, "source": s}
+                                        for g, s in self._tests.values()]}, self._records)
+        for index, (grade_id, _) in self._tests.items():
+            cell = nb.cells[index]
+            cell.source = markers.strip(cell.source, markers.HIDDEN_TESTS)
+            cell.execution_count = None
+            verdict = verdicts.get(grade_id)
+            if verdict is None:
+                cell.outputs = [error_output(GRADING_ERROR, "the grader could not judge this test; "
+                                             "ask your instructor to look at it.")]
+            elif verdict["passed"]:
+                cell.outputs = []
+            else:
+                cell.outputs = [error_output(verdict["ename"] or GRADING_ERROR, verdict["message"])]
+        nb.metadata["vaetp_grading"] = {
+            "sandbox": sandbox.mode(),
+            "records": sorted(self._records),
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        return nb, resources
+
+    def _get_timeout(self, cell: NotebookNode | None) -> int | None:
+        timeout = super()._get_timeout(cell)
+        if self._deadline is None or cell is None:
+            return timeout
+        left = max(1, math.ceil(self._deadline - time.monotonic()))
+        return left if timeout is None else min(timeout, left)
+
+    def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int):
+        if index in self._record_at:
+            self._record(self._record_at[index], index)
+        if index in self._tests or cell.cell_type != "code" or not cell.source.strip():
+            return cell, resources
+        if index > self._last:
+            cell.outputs, cell.execution_count = [], None  # not needed for any verdict
+            return cell, resources
+        if self._stop_reason is None and self._deadline is not None \
+                and time.monotonic() >= self._deadline:
+            self._stop_reason = (f"not run: the notebook used up its grading time "
+                                 f"({self.notebook_timeout} s) before this cell.")
+        if self._stop_reason is not None:
+            cell.outputs = [error_output(NOT_RUN, self._stop_reason)]
+            cell.execution_count = None
+            return cell, resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self.log.warning("The kernel died in cell %s; the later cells are not run", index)
+            cell.outputs.append(error_output(
+                KERNEL_DIED, "the Python kernel died while running this cell (os._exit, a crash, "
+                "or a memory, process or disk bound of the grader), so it did not finish and no "
+                "later cell could run."))
+            self._stop_reason = ("not run: the Python kernel died in an earlier cell, so this "
+                                 "cell could not run.")
+            return cell, resources
+
+    def _record(self, exercise: Any, index: int) -> None:
+        """Send the exercise's probe to the kernel; keep the record it displays, nothing else."""
+        if self._stop_reason is not None:
+            self._why_missing[exercise.name] = ("the kernel had stopped before your work could "
+                                                "be handed to the grader")
+            return
+        probe = NotebookNode(cell_type="code", source=exercise.probe(self._parameters, self._seed),
+                             metadata={}, outputs=[], execution_count=None, id="vaetp-probe")
+        original = self.nb.cells[index]
+        try:
+            self.execute_cell(probe, index, store_history=False)
+        except DeadKernelError:
+            self._stop_reason = "not run: the Python kernel died while the grader read your work."
+            self._why_missing[exercise.name] = "the kernel died while the grader read your work"
+            return
+        except Exception as err:  # noqa: BLE001 - timeouts and the like: no record
+            self._why_missing[exercise.name] = f"the grader could not read your work ({type(err).__name__})"
+            return
+        finally:
+            self.nb.cells[index] = original  # nbclient stores the cell it ran at this index
+        for output in probe.outputs:
+            text = output.get("data", {}).get(MIME) if output.get("output_type") == "display_data" else None
+            if isinstance(text, str) and len(text) <= MAX_BYTES * 4 // 3 + 4:
+                try:
+                    self._records[exercise.name] = base64.b64decode(text, validate=True)
+                except (binascii.Error, ValueError):
+                    continue
+                return
+        self._why_missing[exercise.name] = "your notebook did not hand your work to the grader"

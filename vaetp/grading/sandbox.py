@@ -1,0 +1,279 @@
+"""The sandbox a submission's kernel runs in: bubblewrap, bounded, thrown away afterwards.
+
+A graded kernel sees a root file system made of:
+
+- the Python environment (the virtual environment, the interpreter it links to, the `vaetp`
+  package) and `/usr`, read-only;
+- the MNIST file, read-only, when the grader has one;
+- its connection file, read-only;
+- three empty, size-bounded tmpfs folders: its working folder (`/home/student/work`, also its
+  `HOME`), `/tmp`, and `/run/kernel` for its sockets.
+
+Nothing else: no course folder, no repository, no home directory, no network (new network
+namespace), no other process (new PID namespace), no capabilities and `no_new_privs`
+(bubblewrap sets both). The grader reaches the kernel's IPC sockets through
+`/proc/<sandbox pid>/root/run/kernel/`, so no host folder is writable from inside.
+
+Bounds (`Limits`): address space (memory), processes and threads, file size and CPU time are
+set by `vaetp.grading.confine` just before bubblewrap starts; as root, where a cgroup-v1 `pids`
+or `memory` hierarchy is writable, the process and memory bounds are also set there (a root
+sandbox ignores RLIMIT_NPROC). A kernel that passes a bound fails or is killed, and is
+graded like a kernel that died.
+
+Without bubblewrap (`VAE_TP_SANDBOX=off`, an explicit switch), the kernel runs as a plain
+process with the same environment variables and limits but none of the isolation; the
+round is then marked unsandboxed in the report and grades.csv.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Any as AnyTrait
+
+SANDBOX_ENV = "VAE_TP_SANDBOX"
+OFF_VALUES = {"0", "off", "no", "false", "none"}
+HOME = "/home/student"
+WORK = f"{HOME}/work"
+SOCKETS = "/run/kernel"
+CONNECTION = "/run/grader/kernel.json"
+MNIST_INSIDE = "/srv/data/mnist.npz"
+
+
+class SandboxUnavailable(RuntimeError):
+    """Bubblewrap cannot run here; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds of one sandbox. Environment overrides: VAE_TP_SANDBOX_MEMORY_MB etc."""
+
+    memory_mb: int = 6144  # address space: TensorFlow alone reserves about 2.5 GB of it
+    processes: int = 256  # processes and threads
+    file_mb: int = 256  # largest file
+    disk_mb: int = 512  # each tmpfs (work folder, /tmp)
+    cpu_seconds: int = 900
+
+    @classmethod
+    def from_env(cls) -> "Limits":
+        values = {}
+        for name in ("memory_mb", "processes", "file_mb", "disk_mb", "cpu_seconds"):
+            raw = os.environ.get(f"VAE_TP_SANDBOX_{name.upper()}")
+            if raw:
+                values[name] = int(raw)
+        return cls(**values)
+
+
+def mode() -> str:
+    """'bubblewrap', or 'off' when the instructor turned the sandbox off explicitly."""
+    return "off" if os.environ.get(SANDBOX_ENV, "").strip().lower() in OFF_VALUES else "bubblewrap"
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def check_available() -> None:
+    """Raise SandboxUnavailable, with the fix, if a bubblewrap sandbox cannot start here."""
+    import subprocess
+
+    if mode() == "off":
+        return
+    bwrap = bwrap_path()
+    if bwrap is None:
+        raise SandboxUnavailable(
+            "bubblewrap is not installed, and every submission is graded in its sandbox. "
+            "Install it (Debian/Ubuntu: sudo apt-get install bubblewrap), or grade without a "
+            f"sandbox on purpose with {SANDBOX_ENV}=off (make autograde SANDBOX=off): the "
+            "report then says the round was unsandboxed.")
+    done = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
+                           "true"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SandboxUnavailable(
+            "bubblewrap cannot create its namespaces here ("
+            + (done.stderr.strip() or f"exit {done.returncode}") + "). Unprivileged user "
+            "namespaces are probably off (sysctl kernel.unprivileged_userns_clone=1, or "
+            "user.max_user_namespaces > 0); docs/instructor.md gives the alternatives "
+            f"(a container, a separate Unix user), or grade without a sandbox with {SANDBOX_ENV}=off.")
+
+
+def python_roots() -> list[str]:
+    """Folders the kernel needs, read-only: the environment, the interpreter, the package."""
+    import vaetp
+
+    roots = {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parents[1]),
+             str(Path(vaetp.__file__).resolve().parent)}
+    # the shortest set of folders covering all (no folder bound inside another bound folder)
+    ordered = sorted(roots, key=len)
+    kept: list[str] = []
+    for root in ordered:
+        if not any(root == k or root.startswith(k.rstrip("/") + "/") for k in kept):
+            kept.append(root)
+    return [k for k in kept if not k.startswith("/usr/") and k != "/usr"]
+
+
+def mnist_file() -> str | None:
+    """The grader's MNIST file, if it has one (bound read-only); else the kernel uses the sample."""
+    value = os.environ.get("VAE_TP_MNIST", "").strip()
+    candidates = []
+    if value and value != "sample":
+        path = Path(value).expanduser()
+        candidates.append(path / "mnist.npz" if path.is_dir() else path)
+    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    candidates.append(home / "datasets" / "mnist.npz")
+    for path in candidates:
+        if path.is_file():
+            return str(path.resolve())
+    return None
+
+
+def kernel_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The only environment variables a graded kernel gets (none of the instructor's)."""
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": HOME,
+        "USER": "student",
+        "LANG": "C.UTF-8",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "TF_NUM_INTRAOP_THREADS": "1",
+        "TF_NUM_INTEROP_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "KERAS_HOME": f"{HOME}/.keras",
+        "MPLCONFIGDIR": f"{HOME}/.matplotlib",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "VAE_TP_FAST": "1",
+        "VAE_TP_GRADING": "1",
+    }
+    if "KERAS_BACKEND" in os.environ:
+        env["KERAS_BACKEND"] = os.environ["KERAS_BACKEND"]
+    env.update(extra or {})
+    return env
+
+
+def bwrap_command(command: list[str], *, connection_file: str | None, limits: Limits,
+                  env: dict[str, str], readonly: list[tuple[str, str]] = (),
+                  workdir: str = WORK) -> list[str]:
+    """bubblewrap's argv around `command`: the file system described in this module's doc."""
+    size = str(limits.disk_mb * 2**20)
+    args = [bwrap_path() or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+            "--clearenv", "--uid", "1000", "--gid", "1000",
+            "--size", size, "--tmpfs", "/tmp",
+            "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+            "--proc", "/proc", "--dev", "/dev"]
+    for etc in ("/etc/ld.so.cache", "/etc/fonts", "/etc/localtime", "/etc/ssl/certs"):
+        if os.path.exists(etc):
+            args += ["--ro-bind", etc, etc]
+    for root in python_roots():
+        args += ["--ro-bind", root, root]
+    for host, inside in readonly:
+        args += ["--ro-bind", host, inside]
+    if connection_file:
+        args += ["--ro-bind", connection_file, CONNECTION,
+                 "--size", str(2**20), "--tmpfs", SOCKETS]
+    args += ["--size", size, "--tmpfs", HOME, "--dir", workdir, "--chdir", workdir]
+    for key, value in sorted(env.items()):
+        args += ["--setenv", key, value]
+    return args + ["--", *command]
+
+
+def confine_command(command: list[str], limits: Limits, cgroup_name: str | None) -> list[str]:
+    """`python -m vaetp.grading.confine` (rlimits, cgroup) in front of `command`."""
+    args = [sys.executable, "-m", "vaetp.grading.confine",
+            "--memory-mb", str(limits.memory_mb), "--processes", str(limits.processes),
+            "--file-mb", str(limits.file_mb), "--cpu-seconds", str(limits.cpu_seconds)]
+    if cgroup_name:
+        args += ["--cgroup", cgroup_name]
+    return args + ["--", *command]
+
+
+def _child_pid(pid: int, timeout: float = 10.0) -> int | None:
+    """The first child of `pid` (bubblewrap's sandbox process), waiting for it to appear."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return None
+        if children:
+            return int(children[0])
+        time.sleep(0.01)
+    return None
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel runs in a fresh bubblewrap sandbox (see module doc)."""
+
+    extra_env = AnyTrait(None, help="Extra environment variables for the kernel (dict).")
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.limits = Limits.from_env()
+        self.sandboxed = mode() != "off"
+        self.runtime = Path(tempfile.mkdtemp(prefix="vaetp-kernel-"))
+        self.cgroup = f"vaetp-{uuid.uuid4().hex[:12]}" if os.geteuid() == 0 else None
+        self.connection_file = str(self.runtime / "kernel.json")
+        self.transport = "ipc"
+        self.ip = (SOCKETS if self.sandboxed else str(self.runtime)) + "/k"
+        self._kernel_spec = KernelSpec(
+            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            display_name="Python 3 (graded, sandboxed)", language="python",
+            interrupt_mode="message")
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        connection = CONNECTION if self.sandboxed else self.connection_file
+        kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", connection,
+                  *(extra_arguments or [])]
+        env = kernel_environment(self.extra_env)
+        if not self.sandboxed:
+            workdir = self.runtime / "work"
+            workdir.mkdir(exist_ok=True)
+            env.update(HOME=str(workdir), KERAS_HOME=str(workdir / ".keras"),
+                       MPLCONFIGDIR=str(workdir / ".matplotlib"))
+            mnist = mnist_file()
+            env["VAE_TP_MNIST"] = mnist or "sample"
+            launcher = ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in env.items()),
+                        "sh", "-c", f'cd "{workdir}" && exec "$@"', "sh", *kernel]
+            return confine_command(launcher, self.limits, self.cgroup)
+        readonly = []
+        mnist = mnist_file()
+        if mnist:
+            readonly.append((mnist, MNIST_INSIDE))
+        env["VAE_TP_MNIST"] = MNIST_INSIDE if mnist else "sample"
+        inner = bwrap_command(kernel, connection_file=self.connection_file, limits=self.limits,
+                              env=env, readonly=readonly)
+        return confine_command(inner, self.limits, self.cgroup)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        kw.pop("cwd", None)  # the kernel's folder is inside the sandbox
+        kw["cwd"] = str(self.runtime)
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+        if self.sandboxed:
+            child = _child_pid(self.provisioner.pid)  # type: ignore[union-attr]
+            if child is None:
+                raise SandboxUnavailable("the sandbox did not start (see the log above)")
+            self.ip = f"/proc/{child}/root{SOCKETS}/k"
+
+    async def _async_shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+        try:
+            await super()._async_shutdown_kernel(now=now, restart=restart)
+        finally:
+            self.cleanup_sandbox()
+
+    def cleanup_sandbox(self) -> None:
+        from vaetp.grading.confine import remove_cgroup
+
+        if self.cgroup:
+            remove_cgroup(self.cgroup)
+        shutil.rmtree(self.runtime, ignore_errors=True)
