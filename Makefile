@@ -64,7 +64,8 @@ e2e: e2e-install  ## end-to-end tests: JupyterLab in Chromium, and a JupyterHub 
 # folder (default: this repository); SUBMISSIONS: a folder of submissions to import first, as
 # <student>/vae/vae_tp.ipynb or <student>.ipynb; STUDENT: only that student; FORCE=1: replace
 # differing submissions already imported, and regrade; JOBS: notebooks graded at once;
-# SOLUTIONS=0: release without solutions/ (graded run). Grading always runs in fast mode.
+# SOLUTIONS=0: release without solutions/ (graded run); SANDBOX=off: grade without the bubblewrap
+# sandbox (explicit; the report says so). Grading always runs in fast mode.
 COURSE ?= .
 JOBS ?= 1
 GRADE := $(BIN)/python tools/grade.py --course $(COURSE)
@@ -78,6 +79,7 @@ release-zip: $(STAMP)  ## zip the release for an LMS: $(COURSE)/vae_release.zip
 
 autograde: $(STAMP)  ## import SUBMISSIONS=dir (optional), then nbgrader autograde (fast mode)
 	VAE_TP_FAST=1 $(GRADE) autograde $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)",) \
+		$(if $(filter 0 off no false,$(SANDBOX)),--no-sandbox,) \
 		$(if $(STUDENT),--student "$(STUDENT)",) $(if $(filter 1 yes true,$(FORCE)),--force,) --jobs $(JOBS)
 
 feedback: $(STAMP)  ## feedback HTML: $(COURSE)/feedback/<student>/vae/vae_tp.html

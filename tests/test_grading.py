@@ -1,10 +1,13 @@
-"""The course is gradable with nbgrader: a whole round on a class of simulated students.
+"""An instructor grades a class with cheaters, spies and bombs in it: a whole nbgrader round.
 
 One module-scoped run does what docs/instructor.md tells an instructor to do, with the real
-nbgrader, in a scratch course folder: release (with solutions, then without), zip, autograde a
-flat folder of submissions, feedback, grades; then a resubmission refused, forced, regraded.
-The class (tests/grading_corpus.py) is built from that release: every way a student notebook
-can go wrong, each with its expected score on each of the five graded tests.
+nbgrader, through the bubblewrap sandbox, in a scratch course folder: release (with solutions,
+then without), zip, autograde a flat folder of submissions, feedback, grades; then a
+resubmission refused, forced, regraded. The class (tools/simulated_class.py) is built from that
+release: every way a student notebook can go wrong and every trick we could think of, each
+with its exact expected score on each of the six graded tests. Canaries in source/ and in
+another student's folder, a listening socket on the loopback, the gradebook, the repository's
+git status and the host's processes are checked around the round.
 """
 
 from __future__ import annotations
@@ -23,8 +26,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import socket
+import threading
 
-import grading_corpus
+import simulated_class
+
+from vaetp.grading import markers
 
 pytestmark = pytest.mark.slow
 
@@ -36,6 +43,51 @@ NOTEBOOK = Path("vae") / "vae_tp.ipynb"
 CELL_TIMEOUT = "30"
 JOBS = "2"
 RESUBMITTER = "unsolved"  # hands in a correct notebook after the first round
+CANARY_OWNER = "hand"  # the spy targets a canary next to this student's submission
+
+
+def git_status() -> str:
+    return subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
+                          text=True).stdout
+
+
+def my_processes() -> int:
+    uid = os.getuid()
+    return sum(1 for p in Path("/proc").glob("[0-9]*") if p.exists() and _owner(p) == uid)
+
+
+def _owner(path: Path) -> int | None:
+    try:
+        return path.stat().st_uid
+    except OSError:
+        return None
+
+
+class Listener:
+    """A TCP socket on the loopback that counts connections (nobody should reach it)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port, self.hits, self.running = self.sock.getsockname()[1], 0, True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+                self.hits += 1
+                conn.close()
+            except OSError:
+                continue
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(2)
+        self.sock.close()
 
 
 def grade(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -107,17 +159,39 @@ def round_(tmp_path_factory):
     out["release_log"] = done.stdout
     out["without_solutions"] = release_text(course)
 
-    # 3. The class hands in a flat folder of <student>.ipynb (as downloaded from an LMS).
-    corpus = grading_corpus.build(release_nb, solution)
+    # 3. The class hands in a flat folder of <student>.ipynb (as downloaded from an LMS). The
+    #    spy knows the exact paths of two canaries: one in source/, one next to another
+    #    student's submission; the network case knows a port listening on the loopback.
+    canaries = [course / "source" / "vae" / "canary.txt",
+                course / "submitted" / CANARY_OWNER / "vae" / "canary.txt"]
+    for canary in canaries:
+        canary.parent.mkdir(parents=True, exist_ok=True)
+        canary.write_text(simulated_class.CANARY_SECRET + "\n")
+    listener = Listener()
+    corpus = simulated_class.build(release_nb, solution, tuple(map(str, canaries)),
+                                   listener.port)
     inbox = tmp / "inbox"
     inbox.mkdir()
     for student in corpus:
         nbformat.write(student.notebook, inbox / f"{student.name}.ipynb")
     out["corpus"] = {student.name: student for student in corpus}
 
+    out["git_before"], out["processes_before"] = git_status(), my_processes()
+    out["canary_atimes"] = [c.stat().st_atime_ns for c in canaries]
     start = time.perf_counter()
     done = grade(course, "autograde", "--submissions", str(inbox), "--jobs", JOBS, check=False)
     out["autograde_seconds"] = time.perf_counter() - start
+    out["canary_atimes_after"] = [c.stat().st_atime_ns for c in canaries]
+    out["network_hits"] = listener.hits
+    listener.close()
+    out["git_after"] = git_status()
+    probe = time.perf_counter()
+    subprocess.run(["true"], check=True, timeout=10)
+    out["host_probe_seconds"] = time.perf_counter() - probe
+    time.sleep(1)
+    out["processes_after"] = my_processes()
+    out["cgroups_left"] = sorted(p.name for c in ("pids", "memory")
+                                 for p in Path(f"/sys/fs/cgroup/{c}").glob("vaetp-*"))
     out["autograde"] = done
     grade(course, "feedback")
     grade(course, "grades")
@@ -174,7 +248,7 @@ def test_release_without_solutions_has_no_solution_and_no_hidden_test(round_):
                 secret += [line.strip() for line in region.splitlines() if len(line.strip()) > 15]
     assert len(secret) >= 10
     text = texts["vae/vae_tp.ipynb"]
-    for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "importlib.reload"):
+    for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "check_every_weight_learns"):
         assert marker not in text
     leaked = [line for line in secret if line in text]
     assert not leaked
@@ -192,7 +266,7 @@ def test_every_student_gets_the_expected_score_on_each_test(round_):
     report = round_["report"]
     expected = {name: student.scores for name, student in round_["corpus"].items()}
     found = {name: tuple(int(float(report[name][f"test_decoder_{test}"]))
-                         for test in grading_corpus.TESTS) for name in expected}
+                         for test in simulated_class.TESTS) for name in expected}
     wrong = {name: (f"expected {expected[name]}", f"got {found[name]}")
              for name in expected if expected[name] != found[name]}
     assert not wrong, json.dumps(wrong, indent=1)
@@ -203,8 +277,9 @@ def test_nbgrader_export_has_every_student_with_the_right_total(round_):
     for name, student in round_["corpus"].items():
         row = grades[name]
         assert float(row["score"]) == student.total, name
-        assert float(row["max_score"]) == 5
+        assert float(row["max_score"]) == sum(simulated_class.POINTS)
         assert row["decoder_cell"] == student.decoder_cell, name
+        assert row["sandbox"] == "bubblewrap", name
 
 
 def test_report_tells_loaded_from_written_and_what_the_grader_did(round_):
@@ -234,9 +309,13 @@ def test_feedback_html_shows_the_plain_message_of_each_failed_test(round_):
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
             errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
-            if grade_id.startswith("test_decoder_") and errors and errors[-1].ename == "DecoderMismatch":
-                # the spec's message, in the feedback, not a bare AssertionError
-                assert f"DecoderMismatch: {errors[-1].evalue}" in text, (name, grade_id)
+            if grade_id.startswith("test_decoder_") and errors:
+                # the plain sentence, alone: no traceback, no test code, no grader path
+                assert len(errors) == 1 and errors[0].traceback == [
+                    f"\x1b[0;31m{errors[0].ename}\x1b[0m: {errors[0].evalue}"], (name, grade_id)
+                assert f"{errors[0].ename}: {errors[0].evalue}" in text, (name, grade_id)
+        for words in student.never:
+            assert words not in page.read_text(encoding="utf-8"), (name, words)
         assert page.stat().st_size < 3_000_000, name
 
 
@@ -253,15 +332,41 @@ def test_resubmission_is_refused_without_force_then_regraded_alone(round_):
             assert round_["report_after"][name] == round_["report"][name], name
 
 
-def test_timings(round_, capsys):
-    """Not a check: the measured cost of grading, printed for docs/instructor.md."""
-    n = len(round_["corpus"])
-    lines = [
-        f"grading round, {n} submissions, {JOBS} jobs, cell timeout {CELL_TIMEOUT} s:",
-        f"  autograde {round_['autograde_seconds']:.0f} s "
-        f"({round_['autograde_seconds'] / n:.1f} s per submission, wall clock)",
-        f"  autograde + feedback + grades {round_['total_seconds']:.0f} s",
-        f"  regrade of one student (import --force + autograde) {round_['regrade_seconds']:.0f} s",
-    ]
-    with capsys.disabled():
-        print("\n" + "\n".join(lines))
+def test_no_hidden_test_and_no_grader_internals_reach_a_feedback_page(round_):
+    course = round_["course"]
+    master = nbformat.read(ROOT / "source" / NOTEBOOK, as_version=4)
+    hidden = markers.distinctive_lines([cell.source for cell in master.cells], markers.HIDDEN_TESTS)
+    assert hidden
+    for name in round_["corpus"]:
+        text = html.unescape((course / "feedback" / name / NOTEBOOK).with_suffix(".html")
+                             .read_text(encoding="utf-8"))
+        leaked = [line for line in hidden if line in text]
+        assert not leaked, (name, leaked)
+        for words in ("BEGIN HIDDEN TESTS", "Traceback", "vaetp/checks.py", str(ROOT)):
+            assert words not in text, (name, words)
+
+
+def test_the_spy_read_no_canary_and_wrote_no_gradebook(round_):
+    course = round_["course"]
+    secret = simulated_class.CANARY_SECRET
+    for step in ("autograded", "feedback"):
+        for path in (course / step).rglob("*"):
+            if path.is_file() and path.suffix in (".ipynb", ".html"):
+                assert secret not in path.read_text(encoding="utf-8", errors="replace"), path
+    import sqlite3
+
+    with sqlite3.connect(course / "gradebook.db") as db:
+        tables = {row[0] for row in db.execute("select name from sqlite_master")}
+    assert "pwned" not in tables and "submitted_notebook" in tables
+
+
+def test_nothing_outside_the_sandbox_was_reached_or_changed(round_):
+    assert round_["network_hits"] == 0
+    assert round_["git_after"] == round_["git_before"], "the round changed the repository"
+    assert round_["cgroups_left"] == []
+
+
+def test_the_host_survives_the_bombs(round_):
+    assert round_["host_probe_seconds"] < 5
+    assert round_["processes_after"] <= round_["processes_before"] + 5, \
+        (round_["processes_before"], round_["processes_after"])

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import nbformat
 
+from vaetp.grading import markers
+
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "vae"
 MASTER = ROOT / "source" / ASSIGNMENT / "vae_tp.ipynb"
@@ -39,8 +41,6 @@ IMAGES = ROOT / "images"
 SOLUTIONS = ROOT / "solutions"
 
 ATTACHMENT_RE = re.compile(r"\]\(attachment:([^)\s]+)\)")
-LOAD_RE = re.compile(r"^# %load \.\./solutions/(\S+\.py)\s*$", re.MULTILINE)
-SOLUTION_RE = re.compile(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION\n?", re.S | re.M)
 MIME = {".svg": "image/svg+xml", ".png": "image/png"}
 
 
@@ -97,13 +97,13 @@ def solutions(nb: nbformat.NotebookNode) -> dict[str, str]:
     for cell in nb.cells:
         if not cell.metadata.get("nbgrader", {}).get("solution"):
             continue
-        load = LOAD_RE.search(cell.source)
-        region = SOLUTION_RE.search(cell.source)
-        if load is None or region is None:
+        load = markers.SOLUTION_LOAD_RE.search(cell.source)
+        region = markers.regions(cell.source, markers.SOLUTION)
+        if load is None or not region:
             continue
         header = (f"# Solution to the exercise '{cell.metadata['nbgrader']['grade_id']}' "
                   "(generated from the master notebook).\n")
-        files[load.group(1)] = header + region.group(1).rstrip() + "\n"
+        files[load.group(1)] = header + region[0].rstrip() + "\n"
     return files
 
 

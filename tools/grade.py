@@ -39,6 +39,8 @@ from pathlib import Path
 
 import nbformat
 
+from vaetp.grading import markers
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import generate  # noqa: E402  (tools/generate.py: the solutions derived from the master)
@@ -52,7 +54,6 @@ STUDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 ZIP_NAME = f"{ASSIGNMENT}_release.zip"
 GRADES_CSV = "grades.csv"
 REPORT_CSV = "grading_report.csv"
-LOAD_LINE_RE = re.compile(r"^#\s*%load\s+(\S+)\s*$")
 STUB_MARK = "decoder = None"
 GRADER_ERRORS = {"CellTimeoutError": "timed out", "KernelDied": "kernel died",
                  "NotRunByGrader": "not run"}
@@ -128,18 +129,11 @@ def ship_solutions_default() -> bool:
     return os.environ.get(SHIP_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
-def _regions(nb: nbformat.NotebookNode, begin: str, end: str) -> list[str]:
-    pattern = re.compile(rf"^[ \t]*### {begin}\n(.*?)^[ \t]*### {end}", re.S | re.M)
-    return [m.group(1) for cell in nb.cells for m in pattern.finditer(cell.source)]
-
-
 def secret_lines(nb: nbformat.NotebookNode) -> dict[str, list[str]]:
     """Distinctive lines (20+ characters) of the master's solutions and hidden tests."""
-    def lines(regions: list[str]) -> list[str]:
-        return sorted({line.strip() for region in regions for line in region.splitlines()
-                       if len(line.strip()) >= 20})
-    return {"solution": lines(_regions(nb, "BEGIN SOLUTION", "END SOLUTION")),
-            "hidden test": lines(_regions(nb, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))}
+    sources = [cell.source for cell in nb.cells]
+    return {"solution": markers.distinctive_lines(sources, markers.SOLUTION),
+            "hidden test": markers.distinctive_lines(sources, markers.HIDDEN_TESTS)}
 
 
 def audit_release(course: Path, ship: bool) -> list[str]:
@@ -158,7 +152,7 @@ def audit_release(course: Path, ship: bool) -> list[str]:
         if path.suffix == ".ipynb":  # look at the cells' text, as JSON escapes quotes
             nb = nbformat.reads(text, as_version=4)
             text = "\n".join(cell.source for cell in nb.cells)
-        for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        for marker in markers.ALL:
             if marker in text and not shipped_solution:
                 problems.append(f"release/{rel}: contains the marker '### {marker}'")
         for kind, lines in secrets.items():
@@ -314,7 +308,17 @@ def autograde_in_parallel(course: Path, who: list[str], jobs: int, force: bool) 
 
 def cmd_autograde(course: Path, source: Path | None, student: str | None, force: bool,
                   jobs: int = 1) -> int:
+    from vaetp.grading import sandbox
+
     ensure_course(course)
+    try:
+        sandbox.check_available()
+    except sandbox.SandboxUnavailable as err:
+        raise Refused(f"refused: {err}") from None
+    if sandbox.mode() == "off":
+        print(f"WARNING: grading WITHOUT a sandbox ({sandbox.SANDBOX_ENV}=off): submissions can "
+              "read and change this machine's files; the report and grades.csv say so.",
+              file=sys.stderr)
     if not (course / "gradebook.db").exists():
         raise Refused(f"no gradebook in {course}: run the release step first (make release)")
     replaced: list[str] = []
@@ -407,7 +411,7 @@ def decoder_cell_kind(nb: nbformat.NotebookNode, solutions: dict[str, str]) -> s
     code = _code_lines(cell.source)
     if not code or any(STUB_MARK in line for line in code):
         return "unsolved"
-    load = LOAD_LINE_RE.match(lines[0]) if lines else None
+    load = markers.LOAD_LINE_RE.match(lines[0]) if lines and lines[0].startswith("#") else None
     if any(code == _code_lines(text) for text in solutions.values()):
         return "loaded" if load else "written=solution"
     if load:
@@ -458,13 +462,23 @@ def cell_scores(course: Path) -> tuple[list[str], dict[str, dict[str, float | No
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id(course)) as gb:
         notebook = gb.find_notebook(NOTEBOOK_ID, ASSIGNMENT)
         names = [cell.name for cell in notebook.grade_cells]
+        max_score = sum(cell.max_score for cell in notebook.grade_cells)
         order = {cell.name: i for i, cell in enumerate(notebook.source_cells)}
         names.sort(key=lambda name: order.get(name, 0))
         scores: dict[str, dict[str, float | None]] = {}
         for sub in gb.assignment_submissions(ASSIGNMENT):
             nb = gb.find_submission_notebook(NOTEBOOK_ID, ASSIGNMENT, sub.student.id)
             scores[sub.student.id] = {g.name: g.score for g in nb.grades}
-    return names, scores
+    return names, scores, max_score
+
+
+def grading_sandbox(course: Path, student: str) -> str:
+    """'bubblewrap', 'UNSANDBOXED' or 'not graded', from the autograded notebook's metadata."""
+    path = autograded(course, student)
+    if not path.exists():
+        return "not graded"
+    mode = nbformat.read(path, as_version=4).metadata.get("vaetp_grading", {}).get("sandbox")
+    return "bubblewrap" if mode == "bubblewrap" else "UNSANDBOXED"
 
 
 def cmd_grades(course: Path) -> int:
@@ -477,21 +491,28 @@ def cmd_grades(course: Path) -> int:
     with grades_csv.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     fields = list(rows[0].keys()) if rows else ["student_id"]
+    sandboxes = {s: grading_sandbox(course, s) for s in students(course)}
     with grades_csv.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields + ["decoder_cell"])
+        writer = csv.DictWriter(fh, fieldnames=fields + ["decoder_cell", "sandbox"])
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "decoder_cell": kinds.get(row["student_id"], "")})
-    names, scores = cell_scores(course)
+            writer.writerow({**row, "decoder_cell": kinds.get(row["student_id"], ""),
+                             "sandbox": sandboxes.get(row["student_id"], "")})
+    names, scores, max_score = cell_scores(course)
+    unsandboxed = sorted(s for s, mode in sandboxes.items() if mode != "bubblewrap")
+    if unsandboxed:
+        print(f"WARNING: graded without a sandbox: {', '.join(unsandboxed)}", file=sys.stderr)
     report = course / REPORT_CSV
     with report.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["student_id", "score", "max_score", *names, "decoder_cell", "notes"])
+        writer.writerow(["student_id", "score", "max_score", *names, "decoder_cell", "sandbox",
+                         "notes"])
         for student in sorted(scores):
             cells = [scores[student].get(name) for name in names]
             total = sum(x or 0 for x in cells)
-            writer.writerow([student, f"{total:g}", len(names), *[
+            writer.writerow([student, f"{total:g}", f"{max_score:g}", *[
                 "" if x is None else f"{x:g}" for x in cells], kinds.get(student, ""),
+                sandboxes.get(student, ""),
                 grading_notes(course, student) if student in kinds else "no submission"])
     print(f"wrote {grades_csv} (nbgrader export + decoder_cell) and {report} (per test, notes)")
     with report.open(encoding="utf-8") as fh:
@@ -507,21 +528,21 @@ def cmd_grades(course: Path) -> int:
 def cmd_example_class(course: Path, out: Path) -> int:
     """Three submissions made from the release: alice %loads the solution, bob writes a decoder
     with 256 hidden units, carol hands the release in unsolved."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    import grading_corpus  # the simulated students of tests/test_grading.py
+    import simulated_class  # tools/simulated_class.py: the simulated students
 
     released = course / "release" / ASSIGNMENT / NOTEBOOK
     if not released.is_file():
         raise Refused(f"no release in {released.parent}: run the release step first (make release)")
     solution = generate.solutions(master(course))["decoder_vae.py"]
-    corpus = {s.name: s for s in grading_corpus.build(nbformat.read(released, as_version=4), solution)}
+    corpus = {s.name: s for s in simulated_class.build(nbformat.read(released, as_version=4), solution)}
     out.mkdir(parents=True, exist_ok=True)
     for student, case in (("alice", "loaded"), ("bob", "hidden256"), ("carol", "unsolved")):
         path = out / f"{student}.ipynb"
         if path.exists():
             raise Refused(f"{path} exists: give another --out, or remove it yourself")
         nbformat.write(corpus[case].notebook, path)
-        print(f"wrote {path}: {corpus[case].why}, expected {corpus[case].total} / 5")
+        print(f"wrote {path}: {corpus[case].why}, expected {corpus[case].total} / "
+              f"{sum(simulated_class.POINTS)}")
     return 0
 
 
@@ -538,6 +559,9 @@ def main(argv: list[str] | None = None) -> int:
     auto.add_argument("--student", help="only this student")
     auto.add_argument("--force", action="store_true",
                       help="replace differing submissions already imported; regrade")
+    auto.add_argument("--no-sandbox", action="store_true",
+                      help="grade WITHOUT the bubblewrap sandbox (same as VAE_TP_SANDBOX=off); "
+                           "the report and grades.csv say so")
     auto.add_argument("--jobs", type=int, default=int(os.environ.get("VAE_TP_GRADING_JOBS", "1")),
                       help="notebooks graded at once (default 1, or $VAE_TP_GRADING_JOBS)")
     fb = sub.add_parser("feedback", help="nbgrader generate_feedback (HTML per student)")
@@ -552,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.step == "zip":
         return cmd_zip(course)
     if args.step == "autograde":
+        if args.no_sandbox:
+            os.environ["VAE_TP_SANDBOX"] = "off"
         return cmd_autograde(course, args.submissions, args.student, args.force, args.jobs)
     if args.step == "feedback":
         return cmd_feedback(course, args.student)

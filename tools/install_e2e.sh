@@ -8,13 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 
-if [ ! -x /usr/bin/chromium ]; then
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/bwrap ]; then
     if [ "$(id -u)" != 0 ]; then
-        echo "install_e2e: /usr/bin/chromium is missing; as root: apt-get install chromium" >&2
+        echo "install_e2e: chromium or bubblewrap is missing; as root: apt-get install chromium bubblewrap" >&2
         exit 1
     fi
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium bubblewrap >/dev/null
 fi
 
 "$VENV/bin/python" -m pip install --quiet -r requirements-e2e.txt

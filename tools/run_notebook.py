@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import re
 import sys
 import time
 from pathlib import Path
 
 import nbformat
 
-LOAD_LINE = re.compile(r"^#?\s*%load\s+(\S+)\s*$", re.MULTILINE)
+from vaetp.grading.markers import LOAD_LINE_RE as LOAD_LINE
 
 
 def load_solutions(nb: nbformat.NotebookNode, notebook_dir: Path) -> nbformat.NotebookNode:

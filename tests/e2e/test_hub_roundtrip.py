@@ -45,7 +45,7 @@ COURSE_ID = "vae-tp"
 ASSIGNMENT = "vae"
 NOTEBOOK = "vae_tp.ipynb"
 EXERCISE_ID = "decoder-exercise"
-POINTS = 5  # five graded test cells, one point each
+POINTS = 7  # five visible graded tests of one point, one hidden test of two
 PROXY = REPO / "tools" / "e2e" / "node_modules" / ".bin" / "configurable-http-proxy"
 COURSE_VENV = Path(sys.prefix)
 
@@ -401,6 +401,11 @@ def test_assignment_round_trip_on_jupyterhub(hub):
     assert float(grades[student1]["score"]) == POINTS, grades_text
     assert float(grades[student1]["max_score"]) == POINTS, grades_text
     assert float(grades[student2]["score"]) == 0, grades_text
+    # Graded through the bubblewrap sandbox, as the unprivileged instructor.
+    for student in (student1, student2):
+        autograded = json.loads((homes["instructor"] / COURSE_ID / "autograded" / student / ASSIGNMENT / NOTEBOOK)
+                                .read_text())
+        assert autograded["metadata"]["vaetp_grading"]["sandbox"] == "bubblewrap", student
 
     # 6. Each student fetches their feedback, which shows their own score.
     for role, server, score in (("student1", alice, POINTS), ("student2", bob, 0)):

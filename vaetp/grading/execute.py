@@ -159,6 +159,7 @@ class GradingExecute(Execute):
     # -- execution -------------------------------------------------------------------------
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None):
+        sandbox.check_available()  # a clear message (install bubblewrap, or the explicit switch)
         self._plan(nb, resources)
         self._records: dict[str, bytes] = {}
         self._why_missing: dict[str, str] = {}

@@ -58,7 +58,7 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     """Bounds of one sandbox. Environment overrides: VAE_TP_SANDBOX_MEMORY_MB etc."""
 
-    memory_mb: int = 6144  # address space: TensorFlow alone reserves about 2.5 GB of it
+    memory_mb: int = 4096  # address space: TensorFlow alone reserves about 2.5 GB of it
     processes: int = 256  # processes and threads
     file_mb: int = 256  # largest file
     disk_mb: int = 512  # each tmpfs (work folder, /tmp)
@@ -113,6 +113,10 @@ def python_roots() -> list[str]:
 
     roots = {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parents[1]),
              str(Path(vaetp.__file__).resolve().parent)}
+    # site folders added by .pth files (a hub's shared environment); never the current folder,
+    # which is the course folder when nbgrader runs
+    roots |= {str(Path(p).resolve()) for p in sys.path
+              if p and Path(p).is_dir() and Path(p).name in ("site-packages", "dist-packages")}
     # the shortest set of folders covering all (no folder bound inside another bound folder)
     ordered = sorted(roots, key=len)
     kept: list[str] = []
@@ -154,8 +158,9 @@ def kernel_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
         "VAE_TP_FAST": "1",
         "VAE_TP_GRADING": "1",
     }
-    if "KERAS_BACKEND" in os.environ:
-        env["KERAS_BACKEND"] = os.environ["KERAS_BACKEND"]
+    for key in ("KERAS_BACKEND", "LD_LIBRARY_PATH"):  # part of the Python environment's set-up
+        if key in os.environ:
+            env[key] = os.environ[key]
     env.update(extra or {})
     return env
 
