@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test run generate check-generated images clean
+.PHONY: help setup lab test test-fast run generate check-generated images clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -28,6 +28,9 @@ lab: $(STAMP)  ## open the course in JupyterLab (notebooks/); LAB_ARGS="--no-bro
 
 test: $(STAMP)  ## run the whole test suite (fast mode; needs no network)
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## the fast tier: everything but whole-notebook runs and the grading round (< 1 min)
+	$(BIN)/python -m pytest -m "not slow"
 
 run: $(STAMP)  ## execute the whole TP with the solution loaded, into build/run/ (VAE_TP_FAST=1 for a short run)
 	$(BIN)/python tools/run_notebook.py notebooks/vae_tp.ipynb --out build/run
@@ -99,15 +102,19 @@ example-class: $(STAMP)  ## 3 simulated submissions from the release, in build/e
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 BENCH_ARGS ?=
-.PHONY: bench bench-full
+.PHONY: bench bench-full bench-grading
 
 $(BENCH_STAMP): $(STAMP) bench/setup_venv.py
 	rm -rf $(BENCH_VENV)
 	$(PYTHON) bench/setup_venv.py $(VENV) $(BENCH_VENV)
 	touch $@
 
-bench: $(BENCH_STAMP)  ## time the TP's training beside Keras, PyTorch and the GEMM bound (< 10 min)
+bench: $(BENCH_STAMP)  ## time the TP's training beside Keras, PyTorch and the GEMM bound, and grading (< 15 min)
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+	$(BIN)/python bench/grading.py
+
+bench-grading: $(STAMP)  ## the grading row alone: s per submission, sandboxed and not, JOBS=1 and 2
+	$(BIN)/python bench/grading.py
 
 bench-full: $(BENCH_STAMP)  ## the same peers for the TP's 50 epochs: final validation loss (not in CI)
 	$(BIN)/python bench/bench.py --full --no-extras $(BENCH_ARGS)

@@ -48,8 +48,6 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-# ClearMetadataPreprocessor keeps the grader's own record of the round.
-c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = [("language_info", "name"), ("vaetp_grading",)]
 c.GradingLimitOutput.max_lines = 1000
 c.GradingLimitOutput.max_chars = 20_000
 # A graded test cell deleted by a student is put back (from the gradebook) and run.

@@ -46,21 +46,33 @@ RESUBMITTER = "unsolved"  # hands in a correct notebook after the first round
 CANARY_OWNER = "hand"  # the spy targets a canary next to this student's submission
 
 
-def git_status() -> str:
-    return subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
-                          text=True).stdout
+def grader_files() -> dict[str, str]:
+    """A hash of every file the grader runs or reads in the repository, and `git status` of
+    them (the whole repository is clean in CI; here, only what grading could touch counts)."""
+    found = {}
+    for top in ("vaetp", "tools", "source", "nbgrader_config.py"):
+        paths = [ROOT / top] if (ROOT / top).is_file() else sorted((ROOT / top).rglob("*"))
+        for path in paths:
+            if path.is_file() and "__pycache__" not in path.parts and "node_modules" not in path.parts:
+                found[str(path.relative_to(ROOT))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    found["git status"] = subprocess.run(
+        ["git", "status", "--porcelain", "--", "vaetp", "tools", "source", "nbgrader_config.py"],
+        cwd=ROOT, capture_output=True, text=True).stdout
+    return found
 
 
-def my_processes() -> int:
-    uid = os.getuid()
-    return sum(1 for p in Path("/proc").glob("[0-9]*") if p.exists() and _owner(p) == uid)
-
-
-def _owner(path: Path) -> int | None:
-    try:
-        return path.stat().st_uid
-    except OSError:
-        return None
+def sandbox_processes() -> list[str]:
+    """Processes left over from the sandboxes: bubblewrap, graded kernels, the fork bomb."""
+    left = []
+    for path in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            command = path.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "/run/grader/kernel.json" in command or ":(){" in command \
+                or command.startswith(("bwrap ", "/usr/bin/bwrap ")):
+            left.append(command[:120])
+    return left
 
 
 class Listener:
@@ -176,7 +188,7 @@ def round_(tmp_path_factory):
         nbformat.write(student.notebook, inbox / f"{student.name}.ipynb")
     out["corpus"] = {student.name: student for student in corpus}
 
-    out["git_before"], out["processes_before"] = git_status(), my_processes()
+    out["files_before"] = grader_files()
     out["canary_atimes"] = [c.stat().st_atime_ns for c in canaries]
     start = time.perf_counter()
     done = grade(course, "autograde", "--submissions", str(inbox), "--jobs", JOBS, check=False)
@@ -184,12 +196,12 @@ def round_(tmp_path_factory):
     out["canary_atimes_after"] = [c.stat().st_atime_ns for c in canaries]
     out["network_hits"] = listener.hits
     listener.close()
-    out["git_after"] = git_status()
+    out["files_after"] = grader_files()
     probe = time.perf_counter()
     subprocess.run(["true"], check=True, timeout=10)
     out["host_probe_seconds"] = time.perf_counter() - probe
     time.sleep(1)
-    out["processes_after"] = my_processes()
+    out["processes_after"] = sandbox_processes()
     out["cgroups_left"] = sorted(p.name for c in ("pids", "memory")
                                  for p in Path(f"/sys/fs/cgroup/{c}").glob("vaetp-*"))
     out["autograde"] = done
@@ -325,7 +337,7 @@ def test_resubmission_is_refused_without_force_then_regraded_alone(round_):
     assert "--force" in refused.stderr and RESUBMITTER in refused.stderr
     assert round_["after_refusal"] == round_["before_refusal"]
     row = round_["report_after"][RESUBMITTER]
-    assert row["score"] == "5" and row["decoder_cell"] == "written"
+    assert row["score"] == str(sum(simulated_class.POINTS)) and row["decoder_cell"] == "written"
     assert round_["others_after"] == round_["others_before"]
     for name in round_["corpus"]:
         if name != RESUBMITTER:
@@ -342,7 +354,8 @@ def test_no_hidden_test_and_no_grader_internals_reach_a_feedback_page(round_):
                              .read_text(encoding="utf-8"))
         leaked = [line for line in hidden if line in text]
         assert not leaked, (name, leaked)
-        for words in ("BEGIN HIDDEN TESTS", "Traceback", "vaetp/checks.py", str(ROOT)):
+        for words in ("BEGIN HIDDEN TESTS", "Traceback (most recent call last)", "vaetp/checks.py",
+                      "vaetp/grading", str(course)):
             assert words not in text, (name, words)
 
 
@@ -362,11 +375,11 @@ def test_the_spy_read_no_canary_and_wrote_no_gradebook(round_):
 
 def test_nothing_outside_the_sandbox_was_reached_or_changed(round_):
     assert round_["network_hits"] == 0
-    assert round_["git_after"] == round_["git_before"], "the round changed the repository"
+    changed = {k for k in round_["files_after"] if round_["files_after"][k] != round_["files_before"].get(k)}
+    assert not changed, f"the round changed the repository: {sorted(changed)}"
     assert round_["cgroups_left"] == []
 
 
 def test_the_host_survives_the_bombs(round_):
     assert round_["host_probe_seconds"] < 5
-    assert round_["processes_after"] <= round_["processes_before"] + 5, \
-        (round_["processes_before"], round_["processes_after"])
+    assert round_["processes_after"] == []

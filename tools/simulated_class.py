@@ -366,7 +366,7 @@ def build(release: nbformat.NotebookNode, solution: str, canaries: tuple[str, ..
                 FULL, "written", ["no network: 127.0.0.1", "no network: pypi.org"]),
         Student("xss-output", "correct decoder, then HTML and JavaScript outputs with scripts",
                 _with(release, XSS), FULL, "written", ["output removed by the grader"], [],
-                ["window.__pwned"]),
+                ["<img src=x onerror", "<script>window.__pwned"]),
         # Bombs: bounded, graded, and the others' grades unharmed.
         Student("memory-bomb", "correct decoder, then allocates memory until stopped",
                 _with(release, MEMORY_BOMB), FULL, "written", ["the memory bound stopped me"]),

@@ -20,8 +20,13 @@ the Formgrader's manual-grading page of the submission, the feedback HTML served
 Jupyter server (/files/...), and the same file from disk (file://); it clicks the `javascript:`
 link where there is one. Then it asserts that no payload ran (no `__pwned` in any frame, no
 dialog, no beacon, no write to /api/contents or /api/kernels, no new file in the course folder)
-and that the TP's own outputs still render (every PNG figure, the check cell's success message,
-the grader's notes in place of the removed outputs).
+and that the notebook's own content still renders (the diagrams attached to markdown cells, an
+honest matplotlib figure of the student's, the check cell's success message, the encoder's
+summary, and the grader's notes in place of the removed outputs).
+
+The submission is built anew each run (its payloads name the server's port, for the page opened
+from disk); a copy is left in build/e2e/submitted-xss-attempt.ipynb, with the server's log and a
+screenshot of each page.
 
 Self-check of the detector: VAE_TP_E2E_XSS_UNSANITIZED=1 drops `SanitizeOutputs` from the
 scratch course's nbgrader_config.py; the test must then fail and name the payloads that ran.
@@ -31,7 +36,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -78,10 +82,10 @@ def payload_js(name: str, server: str) -> str:
     js = (
         "(function(){var n='%(name)s';"
         "try{window.__pwned=(window.__pwned||[]).concat([n]);}catch(e){}"
-        "try{top.__pwned=(top.__pwned||[]).concat([n]);}catch(e){}"
+        "try{if(top!==window){top.__pwned=(top.__pwned||[]).concat([n]);}}catch(e){}"
         "var b=String(location.protocol).indexOf('http')===0?'':'%(server)s';"
-        "var m=String(document.cookie).match(/_xsrf=([^;]+)/);"
-        "var x=m?decodeURIComponent(m[1]):'';"
+        "var x='';try{var m=String(document.cookie).match(/_xsrf=([^;]+)/);"
+        "x=m?decodeURIComponent(m[1]):'';}catch(e){}"
         "var h={'Content-Type':'application/json','X-XSRFToken':x};"
         "try{fetch(b+'/pwned-beacon/'+n).catch(function(){});}catch(e){}"
         "try{fetch(b+'/api/contents/pwned-'+n+'.txt',{method:'PUT',credentials:'include',"
@@ -135,6 +139,11 @@ def hostile_notebook(release: Path, server: str) -> tuple[nbformat.NotebookNode,
         "display(Markdown(%r))" % img("out-markdown-img"),
         "display({'text/html': %r, 'text/plain': 'a link'}, raw=True)" % link,
         "print(%r)" % img("stream-img"),
+        # and an honest figure, which must still be shown
+        "import matplotlib.pyplot as plt",
+        "fig, ax = plt.subplots(figsize=(2, 2))",
+        "ax.plot([0, 1], [0, 1])",
+        "plt.show()",
     ]
     exercise = next(cell for cell in nb.cells if cell.get("id") == EXERCISE_ID)
     exercise.source = decoder + "\n" + "\n".join(displays) + "\n"
@@ -259,13 +268,14 @@ def jupyter(graded_course, tmp_path):
 # ----------------------------------------------------------------------------------------------
 
 class Watch:
-    """What the browser context did: every request, dialog, page error, and the requests it
-    was not allowed to make (anything but the server and data: URLs)."""
+    """What the browser context did, page by page: requests, dialogs, page errors, and the
+    requests it was not allowed to make (anything but the server, data: and file: URLs)."""
 
     def __init__(self, base: str):
         self.base = base
-        self.requests: list[tuple[str, str, str]] = []  # (method, url, page)
-        self.dialogs: list[str] = []
+        self.labels: dict[int, str] = {}  # id(page) -> what the test opened there
+        self.requests: list[tuple[str, str, str]] = []  # (page, method, url)
+        self.dialogs: list[tuple[str, str]] = []  # (page, message)
         self.errors: list[str] = []
         self.blocked: list[str] = []
 
@@ -274,41 +284,43 @@ class Watch:
         context.on("page", self._page)
         context.route("**/*", self._route)
 
+    def label(self, page) -> str:
+        return self.labels.get(id(page), f"another page ({page.url[:80]})")
+
     def _request(self, request) -> None:
         try:
-            where = request.frame.page.url
+            where = self.label(request.frame.page)
         except Exception:
-            where = "?"
-        self.requests.append((request.method, request.url, where))
+            where = "a worker"
+        self.requests.append((where, request.method, request.url))
 
     def _page(self, page) -> None:
         def dialog(d):
-            self.dialogs.append(f"{d.type} {d.message!r} on {page.url}")
+            self.dialogs.append((self.label(page), d.message))
             try:
                 d.dismiss()
             except Exception:
                 pass
         page.on("dialog", dialog)
-        page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
+        page.on("pageerror", lambda error: self.errors.append(f"{self.label(page)}: {error}"))
 
     def _route(self, route) -> None:
         url = route.request.url
-        if url.startswith(self.base + "/") or url.startswith(("data:", "blob:")):
+        if url.startswith(self.base + "/") or url.startswith(("data:", "blob:", "file:")):
             route.continue_()
         else:  # e.g. MathJax from a CDN: this machine has no network, do not wait for it
             self.blocked.append(url)
             route.abort()
 
-    def forbidden(self) -> list[str]:
-        """Requests that only a payload makes."""
-        bad = []
-        for method, url, where in self.requests:
+    def forbidden(self) -> dict[str, list[str]]:
+        """{page: requests that only a payload makes}: the beacon, and writes to the contents
+        or kernels API (the test's own JupyterLab page makes none: its checkpoint exists)."""
+        bad: dict[str, list[str]] = {}
+        for where, method, url in self.requests:
             path = urllib.parse.urlsplit(url).path
-            if "pwned" in url:
-                bad.append(f"{method} {url[:120]} (from {where})")
-            elif method in WRITE_METHODS and (path.startswith("/api/contents")
-                                              or path.startswith("/api/kernels")):
-                bad.append(f"{method} {url[:120]} (from {where})")
+            if "pwned" in url or (method in WRITE_METHODS and path.startswith(
+                    ("/api/contents", "/api/kernels"))):
+                bad.setdefault(where, []).append(f"{method} {path}")
         return bad
 
 
@@ -341,7 +353,7 @@ def browser_context(jupyter):
 
 
 def pwned_in(page) -> list[str]:
-    """The payloads that marked any frame of the page."""
+    """The payloads that marked a frame of the page ("name", or "name (in an iframe)")."""
     found = []
     for frame in page.frames:
         try:
@@ -349,9 +361,10 @@ def pwned_in(page) -> list[str]:
         except Exception as error:  # a frame gone, or navigated: say so rather than hide it
             value = [f"(could not read frame {frame.url[:80]}: {error})"]
         if value is not None:
-            found.extend(f"{item} in frame {frame.url[:80]}" for item in (
+            where = "" if frame is page.main_frame else " (in an iframe)"
+            found.extend(f"{item}{where}" for item in (
                 value if isinstance(value, list) else [repr(value)]))
-    return found
+    return sorted(set(found))
 
 
 def click_links(page, text: str = "click me") -> int:
@@ -368,7 +381,7 @@ def click_links(page, text: str = "click me") -> int:
 
 
 def png_images(page, scope: str) -> list[bool]:
-    """For each PNG output image of the page: loaded and non-empty."""
+    """For each image that `scope` selects: loaded and non-empty."""
     page.wait_for_function(
         f"() => [...document.querySelectorAll({json.dumps(scope)})].every(i => i.complete)",
         timeout=30_000)
@@ -396,9 +409,10 @@ def test_hostile_submission_is_inert_in_formgrader_lab_and_feedback(
     exercise = next(cell for cell in graded_nb.cells if cell.get("id") == EXERCISE_ID)
     shown = [o for o in exercise.outputs if o.output_type in ("display_data", "stream")]
     assert len(shown) >= 7, f"the exercise cell's payloads did not run: {exercise.outputs}"
-    png_outputs = sum(1 for cell in graded_nb.cells if cell.cell_type == "code"
-                      for o in cell.get("outputs", []) if "image/png" in o.get("data", {}))
-    assert png_outputs >= 3, f"the autograded notebook has {png_outputs} PNG figures"
+    figures = sum(1 for o in exercise.outputs if "image/png" in o.get("data", {}))
+    assert figures == 1, "the student's figure is not in the autograded notebook"
+    # The images every page must show: that figure, and the diagrams attached to markdown cells.
+    images = figures + sum(len(cell.get("attachments", {})) for cell in graded_nb.cells)
 
     # The formgrader sees the course: the submission's id, from its API.
     listing = requests.get(f"{base}/formgrader/api/submitted_notebooks/{ASSIGNMENT}/{NOTEBOOK_ID}",
@@ -407,30 +421,47 @@ def test_hostile_submission_is_inert_in_formgrader_lab_and_feedback(
     ids = [s["id"] for s in listing.json() if s["student"] == STUDENT]
     assert len(ids) == 1, listing.json()
     submission_id = ids[0]
+    # JupyterLab makes a checkpoint of a notebook that has none when it opens it: make it now,
+    # so that any write from the browser below is a payload's.
+    checkpoint = requests.post(
+        f"{base}/api/contents/autograded/{STUDENT}/{ASSIGNMENT}/{NOTEBOOK}/checkpoints",
+        headers={"Authorization": f"token {token}"}, timeout=30)
+    assert checkpoint.status_code == 201, checkpoint.text[:2000]
     before = course_files(course)
+
+    def open_page(label: str, url: str, **kwargs):
+        page = context.new_page()
+        watch.labels[id(page)] = label
+        page.goto(url, **kwargs)
+        return page
 
     # 1. JupyterLab (this logs the browser in: the token in the URL sets the session cookie),
     #    with the autograded notebook open, as from the Formgrader's link to it.
-    lab = context.new_page()
-    lab.goto(f"{base}/lab/tree/autograded/{STUDENT}/{ASSIGNMENT}/{NOTEBOOK}?token={token}")
+    lab = open_page("JupyterLab",
+                    f"{base}/lab/tree/autograded/{STUDENT}/{ASSIGNMENT}/{NOTEBOOK}?token={token}")
     lab.wait_for_selector(".jp-Notebook .jp-MarkdownCell", timeout=90_000)
-    lab.wait_for_selector(".jp-Notebook .jp-OutputArea-output img", timeout=30_000)
+    lab.wait_for_selector(".jp-Notebook .jp-OutputArea-output", timeout=30_000)
     assert any(c["name"] == "_xsrf" for c in context.cookies()), "no _xsrf cookie to steal"
 
     # 2. The Formgrader's manual grading page of the submission.
-    formgrader = context.new_page()
-    formgrader.goto(f"{base}/formgrader/submissions/{submission_id}/", wait_until="load")
+    formgrader = open_page("Formgrader", f"{base}/formgrader/submissions/{submission_id}/",
+                           wait_until="load")
     formgrader.wait_for_selector("#notebook-container .cell", timeout=PAGE_TIMEOUT_MS)
-    # The Formgrader's own scripts run: they fill in the autograded scores.
-    formgrader.wait_for_function(
-        "() => [...document.querySelectorAll('input.score')].some(i => i.value !== '')",
-        timeout=30_000)
+    # The Formgrader's own scripts run: they show the autograded scores (as placeholders).
+    try:
+        formgrader.wait_for_function(
+            "() => [...document.querySelectorAll('input.score')].some(i => i.placeholder !== '')",
+            timeout=30_000)
+        scores_shown = True
+    except Exception:
+        scores_shown = False
 
-    # 3. The feedback: served by the Jupyter server, and opened from disk.
-    served = context.new_page()
-    served.goto(f"{base}/files/feedback/{STUDENT}/{ASSIGNMENT}/{NOTEBOOK_ID}.html", wait_until="load")
-    local = context.new_page()
-    local.goto(feedback.as_uri(), wait_until="load")
+    # 3. The feedback: served by the Jupyter server (as JupyterLab's "Open in New Browser Tab"
+    #    does: /files/ wants a same-origin Referer), and opened from disk, as a student does.
+    served = open_page("feedback via /files",
+                       f"{base}/files/feedback/{STUDENT}/{ASSIGNMENT}/{NOTEBOOK_ID}.html",
+                       referer=f"{base}/lab", wait_until="load")
+    local = open_page("feedback from disk", feedback.as_uri(), wait_until="load")
 
     pages = {"JupyterLab": lab, "Formgrader": formgrader, "feedback via /files": served,
              "feedback from disk": local}
@@ -440,39 +471,36 @@ def test_hostile_submission_is_inert_in_formgrader_lab_and_feedback(
     lab.wait_for_timeout(SETTLE_MS)  # time for late payloads (timers, fetches, alerts)
 
     # --- No payload ran. ---
-    ran = {label: pwned_in(page) for label, page in pages.items()}
-    ran.update({f"popup {p.url[:80]}": pwned_in(p) for p in context.pages
-                if p not in pages.values()})
+    ran = {watch.label(page): pwned_in(page) for page in context.pages}
     ran = {label: found for label, found in ran.items() if found}
+    dialogs: dict[str, int] = {}
+    for where, _ in watch.dialogs:
+        dialogs[where] = dialogs.get(where, 0) + 1
+    forbidden = watch.forbidden()
     new_files = sorted(course_files(course) - before)
-    problems = []
-    if ran:
-        problems.append(f"payloads ran: {ran}")
-    if watch.dialogs:
-        problems.append(f"dialogs opened: {watch.dialogs}")
-    if watch.forbidden():
-        problems.append(f"requests only a payload makes: {watch.forbidden()}")
+    problems = [f"  {label}: {len({f.split(' ')[0] for f in found})} payload(s) ran: "
+                + ", ".join(found) for label, found in ran.items()]
+    problems += [f"  {label}: {count} alert(s)" for label, count in dialogs.items()]
+    problems += [f"  {label}: {len(calls)} request(s) only a payload makes: "
+                 + ", ".join(sorted(set(calls))) for label, calls in forbidden.items()]
     if new_files:
-        problems.append(f"new files in the course folder: {new_files}")
+        problems.append(f"  new files in the course folder: {', '.join(new_files)}")
     assert not problems, (
-        "A hostile submission's content ran in the browser (payloads in the submission: "
-        f"{names}):\n" + "\n".join(problems))
-    leftover = [p.name for p in course.rglob("pwned*")]
-    assert not leftover, leftover
-
+        f"The hostile submission's scripts ran ({len(names)} payloads in it: "
+        f"{', '.join(names)}):\n" + "\n".join(problems))
+    assert not list(course.rglob("pwned*"))
     # --- The TP's own outputs still render. ---
-    for label in ("Formgrader", "feedback via /files", "feedback from disk"):
-        page = pages[label]
-        images = png_images(page, "img[src^='data:image/png']")
-        assert len(images) >= png_outputs and all(images), \
-            f"{label}: PNG figures {images}, expected {png_outputs} loaded"
-        text = page.inner_text("body")
-        assert SUCCESS in text, f"{label}: the check cell's message is missing"
-        assert "removed by the grader" in text, f"{label}: the grader's notes are missing"
-        assert "The decoder mirrors the encoder" in text, f"{label}: the student's notes are missing"
-    lab_images = png_images(lab, ".jp-Notebook .jp-OutputArea-output img")
-    assert len(lab_images) >= png_outputs and all(lab_images), lab_images
-    assert SUCCESS in lab.inner_text(".jp-Notebook")
+    for label, page in pages.items():
+        root = ".jp-Notebook" if page is lab else "body"
+        loaded = png_images(page, f"{root} img[src^='data:image/']")
+        assert len(loaded) >= images and all(loaded), \
+            f"{label}: images loaded {loaded}, expected {images} (the figure and the diagrams)"
+        text = page.inner_text(root)
+        for expected in (SUCCESS, "Total params", "The decoder mirrors the encoder"):
+            assert expected in text, f"{label}: {expected!r} is missing from the page"
+        if page is not lab:
+            assert "removed by the grader" in text, f"{label}: the grader's notes are missing"
+    assert scores_shown, "the Formgrader's scripts did not show the autograded scores"
 
     print(f"\nhostile submission: {len(names)} payloads, none ran; links clicked {clicked}; "
           f"outside requests blocked: {len(set(watch.blocked))}; timings (s): "

@@ -173,7 +173,13 @@ class GradingExecute(Execute):
                           "notebook) and was interrupted; an endless loop?"],
         }
         started = time.monotonic()
-        nb, resources = super().preprocess(nb, resources, km)
+        self._managers: list[Any] = []
+        try:
+            nb, resources = super().preprocess(nb, resources, km)
+        finally:
+            for manager in self._managers:  # the sandbox's cgroup and runtime folder
+                manager.cleanup_sandbox()
+        executed = time.monotonic()
         missing = {e.name: self._why_missing.get(e.name, "your notebook did not hand your work "
                                                  "to the grader") for e in EXERCISES
                    if e.name not in self._records}
@@ -192,12 +198,20 @@ class GradingExecute(Execute):
                 cell.outputs = []
             else:
                 cell.outputs = [error_output(verdict["ename"] or GRADING_ERROR, verdict["message"])]
+        judged = time.monotonic()
         nb.metadata["vaetp_grading"] = {
             "sandbox": sandbox.mode(),
             "records": sorted(self._records),
-            "seconds": round(time.monotonic() - started, 1),
+            "seconds": {"kernel": round(executed - started, 2), "judge": round(judged - executed, 2)},
         }
+        self.log.info("graded in %.1f s: kernel (sandbox %s) %.1f s, judge %.1f s",
+                      judged - started, sandbox.mode(), executed - started, judged - executed)
         return nb, resources
+
+    def create_kernel_manager(self) -> Any:
+        manager = super().create_kernel_manager()
+        self._managers.append(manager)
+        return manager
 
     def _get_timeout(self, cell: NotebookNode | None) -> int | None:
         timeout = super()._get_timeout(cell)

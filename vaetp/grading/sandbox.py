@@ -268,17 +268,46 @@ class SandboxedKernelManager(AsyncKernelManager):
             child = _child_pid(self.provisioner.pid)  # type: ignore[union-attr]
             if child is None:
                 raise SandboxUnavailable("the sandbox did not start (see the log above)")
+            self.sandbox_pid = child
             self.ip = f"/proc/{child}/root{SOCKETS}/k"
 
+    sandbox_pid: int | None = None
+
+    def _kill_sandbox(self) -> None:
+        """SIGKILL the sandbox's first process (the init of its PID namespace: every process of
+        the sandbox dies with it); bubblewrap, its parent, then reaps it and exits. Killing
+        bubblewrap first would leave that init a zombie that nobody reaps, pinning the cgroup."""
+        import signal
+
+        if self.sandbox_pid is None:
+            return
+        try:
+            os.kill(self.sandbox_pid, signal.SIGKILL)
+        except OSError:
+            pass
+        process = getattr(self.provisioner, "process", None)
+        if process is not None:
+            try:
+                process.wait(timeout=5)
+            except Exception:  # noqa: BLE001 - the provisioner kills it below anyway
+                pass
+        self.sandbox_pid = None
+
     async def _async_shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+        if now:
+            self._kill_sandbox()
         try:
             await super()._async_shutdown_kernel(now=now, restart=restart)
         finally:
             self.cleanup_sandbox()
 
+    shutdown_kernel = _async_shutdown_kernel  # AsyncKernelManager binds its own at class level
+
     def cleanup_sandbox(self) -> None:
+        """Kill what is left of the sandbox, remove its cgroup and runtime folder (idempotent)."""
         from vaetp.grading.confine import remove_cgroup
 
+        self._kill_sandbox()
         if self.cgroup:
             remove_cgroup(self.cgroup)
         shutil.rmtree(self.runtime, ignore_errors=True)

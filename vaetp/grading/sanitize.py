@@ -29,6 +29,7 @@ from typing import Any
 import nh3
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
+from traitlets import Bool
 
 TEXT_MIMES = {"text/plain", "text/latex"}
 IMAGE_MIMES = {"image/png", "image/jpeg", "image/gif"}
@@ -97,6 +98,12 @@ class _Audit(HTMLParser):
         self.unsafe.append("<?...>")
 
 
+def _without_data_images(rendered_html: str) -> str:
+    """Attachments render as data: URLs of their own MIME type; raster ones are fine."""
+    return re.sub(r'src="data:image/(png|jpeg|gif);base64,[A-Za-z0-9+/=\s]*"', 'src="#"',
+                  rendered_html)
+
+
 def unsafe_parts(rendered_html: str) -> list[str]:
     """What the allowlist would remove from this HTML (empty: it is safe as it is)."""
     audit = _Audit()
@@ -107,16 +114,21 @@ def unsafe_parts(rendered_html: str) -> list[str]:
     return audit.unsafe
 
 
-def _markdown_html(source: str) -> str:
-    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+def _markdown_html(source: str, attachments: dict | None = None) -> str:
+    """The HTML nbconvert makes of a markdown cell (its exporters allow `javascript:` links)."""
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
-    return markdown2html_mistune(source)
+    renderer = IPythonRenderer(escape=False, attachments=attachments or {})
+    return MarkdownWithMath(renderer=renderer).render(source)
 
 
-def sanitize_markdown(source: str) -> str:
+def sanitize_markdown(source: str, attachments: dict | None = None) -> str:
     """The markdown unchanged if it renders to safe HTML; else the cleaned rendering."""
-    rendered = _markdown_html(source)
-    if not unsafe_parts(rendered) and not unsafe_parts(source):
+    try:
+        rendered = _markdown_html(source, attachments)
+    except Exception:  # noqa: BLE001 - what cannot be rendered is shown as plain text
+        return "<pre>" + html.escape(source) + "</pre>"
+    if not unsafe_parts(_without_data_images(rendered)) and not _DANGEROUS_TEXT.search(source):
         return source
     cleaned = _DANGEROUS_TEXT.sub("blocked:", clean_html(rendered))
     return cleaned + "\n\n*(HTML in this cell was removed by the grader.)*"
@@ -125,9 +137,11 @@ def sanitize_markdown(source: str) -> str:
 class SanitizeOutputs(Preprocessor):
     """Every output, markdown and raw cell of the notebook made safe for a browser."""
 
+    enabled = Bool(True).tag(config=True)  # nbconvert's preprocessors are off by default
+
     def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int):
         if cell.cell_type == "markdown":
-            cell.source = sanitize_markdown(cell.source)
+            cell.source = sanitize_markdown(cell.source, cell.get("attachments"))
         elif cell.cell_type == "raw":
             cell.source = _DANGEROUS_TEXT.sub("blocked:", clean_html(cell.source))
         elif cell.cell_type == "code":

@@ -1,0 +1,85 @@
+"""The grading row of `make bench`: seconds per submission, sandboxed and not, on this machine.
+
+    python bench/grading.py [--students N] [--jobs 1 2]
+
+Builds a scratch course (release without solutions), a class of N submissions that each
+hold a correct decoder written by hand (the common case), and times `tools/grade.py autograde`
+on it: with the bubblewrap sandbox (the default) and with `--no-sandbox`, for each JOBS value,
+alternating the variants in one run. Prints a Markdown table with the wall-clock seconds per
+submission and the projected time for a class of 300. Uses the MNIST file of VAE_TP_MNIST
+when set (as an instructor would), else the bundled sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import simulated_class  # noqa: E402
+
+
+def grade(course: Path, *args: str, sandbox: bool = True) -> float:
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    command = [sys.executable, str(ROOT / "tools" / "grade.py"), "--course", str(course), *args]
+    if not sandbox:
+        command.append("--no-sandbox")
+    start = time.perf_counter()
+    subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=8)
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="vaetp-bench-grading-"))
+    try:
+        template = tmp / "template"
+        subprocess.run([sys.executable, str(ROOT / "tools" / "grade.py"), "--course",
+                        str(template), "release", "--no-solutions"], check=True,
+                       capture_output=True)
+        release = nbformat.read(template / "release" / "vae" / "vae_tp.ipynb", as_version=4)
+        hand = next(s for s in simulated_class.build(release, "") if s.name == "hand")
+        inbox = tmp / "inbox"
+        inbox.mkdir()
+        for k in range(args.students):
+            nbformat.write(hand.notebook, inbox / f"student{k:03d}.ipynb")
+        results: dict[tuple[bool, int], list[float]] = {}
+        for _ in range(args.repeat):
+            for jobs in args.jobs:
+                for sandbox in (True, False):
+                    course = tmp / f"course-{jobs}-{sandbox}"
+                    shutil.rmtree(course, ignore_errors=True)
+                    shutil.copytree(template, course)
+                    seconds = grade(course, "autograde", "--submissions", str(inbox),
+                                    "--jobs", str(jobs), sandbox=sandbox)
+                    results.setdefault((sandbox, jobs), []).append(seconds / args.students)
+        print(f"\nGrading: {args.students} submissions with a correct decoder, "
+              f"MNIST: {os.environ.get('VAE_TP_MNIST', 'sample')}, {os.cpu_count()} cores\n")
+        print("| grading | JOBS | s per submission (median) | a class of 300 |")
+        print("|---|---:|---:|---:|")
+        for (sandbox, jobs), values in sorted(results.items(), key=lambda kv: (kv[0][1], not kv[0][0])):
+            per = statistics.median(values)
+            print(f"| {'sandboxed (bubblewrap)' if sandbox else 'unsandboxed (--no-sandbox)'} "
+                  f"| {jobs} | {per:.1f} | {300 * per / 60:.0f} min |")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The judge grades a record of the decoder, never the kernel: forged or broken records gain nothing."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from vaetp import checks, decoder_data
+from vaetp.grading.execute import master_parameters
+from vaetp.grading.judge import GRADING_ERROR, NO_RECORD, judge
+from course_paths import MASTER
+
+TESTS = ["test_decoder_input_shape", "test_decoder_hidden_layer", "test_decoder_output_layer",
+         "test_decoder_parameter_count", "test_decoder_composition",
+         "test_decoder_computes_and_learns"]
+
+
+def graded_sources():
+    import nbformat
+
+    nb = nbformat.read(MASTER, as_version=4)
+    return [{"grade_id": c.metadata["nbgrader"]["grade_id"], "source": c.source}
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+
+
+def decoder(hidden=512, trainable=True):
+    z = keras.Input(shape=(2,))
+    h = layers.Dense(hidden, activation="relu", trainable=trainable)(z)
+    return keras.Model(z, layers.Dense(784, activation="sigmoid")(h))
+
+
+def encoder():
+    x = keras.Input(shape=(784,))
+    return keras.Model(x, layers.Dense(2)(layers.Dense(512, activation="relu")(x)))
+
+
+def verdicts(tmp_path, blob):
+    if blob is not None:
+        (tmp_path / "decoder.npz").write_bytes(blob)
+    job = {"parameters": master_parameters(MASTER), "tests": graded_sources(),
+           "missing": {"decoder": "the kernel died"}}
+    return judge(job, tmp_path)
+
+
+def record(model, seed=7):
+    return decoder_data.to_bytes(decoder_data.extract(model, encoder(), seed=seed))
+
+
+def test_the_graded_tests_are_the_masters_and_use_its_parameters():
+    assert [t["grade_id"] for t in graded_sources()] == TESTS
+    assert master_parameters(MASTER) == {"batch_size": 100, "original_dim": 784,
+                                         "intermediate_dim": 512, "latent_dim": 2, "epochs": 50}
+
+
+def test_a_correct_decoder_passes_every_test(tmp_path):
+    assert all(v["passed"] for v in verdicts(tmp_path, record(decoder())).values())
+
+
+def test_a_frozen_layer_fails_only_the_hidden_test(tmp_path):
+    found = verdicts(tmp_path, record(decoder(trainable=False)))
+    assert [t for t in TESTS if not found[t]["passed"]] == ["test_decoder_computes_and_learns"]
+    assert "frozen" in found["test_decoder_computes_and_learns"]["message"]
+
+
+def test_no_record_fails_every_test_with_the_reason(tmp_path):
+    found = verdicts(tmp_path, None)
+    assert {v["ename"] for v in found.values()} == {NO_RECORD}
+    assert all("the kernel died" in v["message"] for v in found.values())
+
+
+@pytest.mark.parametrize("blob", [b"all tests passed", b"PK\x03\x04" + b"\0" * 100, b""],
+                         ids=["text", "broken-zip", "empty"])
+def test_a_forged_record_fails_every_test(tmp_path, blob):
+    found = verdicts(tmp_path, blob)
+    assert not any(v["passed"] for v in found.values())
+    assert {v["ename"] for v in found.values()} == {GRADING_ERROR}
+
+
+def test_a_record_whose_outputs_do_not_follow_its_weights_fails(tmp_path):
+    """Claiming the right weights is not enough: the outputs must be what they compute."""
+    data = decoder_data.extract(decoder(hidden=256), encoder(), seed=3)
+    right = decoder_data.extract(decoder(), encoder(), seed=3)
+    right.y = data.y  # the right weights, with the outputs of another decoder
+    found = verdicts(tmp_path, decoder_data.to_bytes(right))
+    assert not found["test_decoder_hidden_layer"]["passed"]
+    assert not found["test_decoder_computes_and_learns"]["passed"]
+
+
+def test_a_record_is_judged_like_the_live_decoder_and_its_inputs_come_from_the_seed():
+    model, enc = decoder(hidden=256), encoder()
+    back = decoder_data.from_bytes(decoder_data.to_bytes(decoder_data.extract(model, enc, seed=11)))
+    np.testing.assert_array_equal(back.z, decoder_data.probe_latents(11, 2))
+    live = [(r.name, r.passed, r.message) for r in checks.run_checks(model, enc)]
+    assert [(r.name, r.passed, r.message) for r in checks.run_checks(back, checks.RECORDED)] == live
+    assert [name for name, passed, _ in live if not passed] == ["hidden layer", "parameter count"]
+
+
+def test_oversized_or_pickled_records_are_refused():
+    with pytest.raises(decoder_data.DataError):
+        decoder_data.from_bytes(b"x" * (decoder_data.MAX_BYTES + 1))
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(decoder_data.DataError):
+        decoder_data.from_bytes(buffer.getvalue())
