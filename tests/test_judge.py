@@ -106,3 +106,32 @@ def test_oversized_or_pickled_records_are_refused():
     np.savez(buffer, meta=np.array([{"a": 1}], dtype=object))
     with pytest.raises(decoder_data.DataError):
         decoder_data.from_bytes(buffer.getvalue())
+
+
+def test_changing_latent_dim_in_the_master_changes_the_exercise(tmp_path):
+    """An instructor sets latent_dim = 10 in the master's parameters cell: the graded tests
+    then ask for a 10-d decoder, with no other edit."""
+    import nbformat
+
+    nb = nbformat.read(MASTER, as_version=4)
+    cell = next(c for c in nb.cells if c.get("id") == "parameters")
+    cell.source = cell.source.replace("latent_dim = 2", "latent_dim = 10")
+    variant = tmp_path / "vae_tp.ipynb"
+    nbformat.write(nb, variant)
+    parameters = master_parameters(variant)
+    assert parameters["latent_dim"] == 10
+
+    def run(model):
+        folder = tmp_path / f"job{id(model)}"
+        folder.mkdir()
+        blob = decoder_data.to_bytes(decoder_data.extract(model, None, latent_dim=10, seed=5))
+        (folder / "decoder.npz").write_bytes(blob)
+        tests = [t for t in graded_sources() if t["grade_id"] != "test_decoder_composition"]
+        return judge({"parameters": parameters, "tests": tests}, folder)
+
+    z = keras.Input(shape=(10,))
+    ten = keras.Model(z, layers.Dense(784, activation="sigmoid")(layers.Dense(512, activation="relu")(z)))
+    assert all(v["passed"] for v in run(ten).values())
+    found = run(decoder())  # the TP's usual 2-d decoder no longer fits
+    assert "(None, 10)" in found["test_decoder_input_shape"]["message"]
+    assert "5,632" in found["test_decoder_parameter_count"]["message"]  # (10 + 1) * 512

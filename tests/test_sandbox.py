@@ -31,11 +31,12 @@ PROBES = {
     "secret env": "os.environ.get('VAE_TP_SECRET_FOR_TEST')",
     "uid": "os.getuid()",
     "memory": "try_memory()",
+    "nested namespace": "subprocess.run(['unshare', '-Ur', 'true'], capture_output=True).returncode",
     "no new privileges": "open('/proc/self/status').read().split('NoNewPrivs:')[1].split()[0]",
 }
 
 SETUP = f"""
-import json, os, socket, sys
+import json, os, socket, subprocess, sys
 import vaetp
 REPO = {str(ROOT / 'README.md')!r}
 def try_write(path):
@@ -111,6 +112,7 @@ def test_a_submission_has_no_network_no_secrets_no_root(answers):
     assert answers["uid"] != 0 or os.geteuid() == 0  # uid 1000 inside; never root outside
     assert answers["uid"] == 1000
     assert answers["no new privileges"] == "1"
+    assert answers["nested namespace"] != 0  # no user namespace inside the sandbox
 
 
 def test_a_memory_bomb_meets_the_bound(answers):

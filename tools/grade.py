@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -39,7 +37,10 @@ from pathlib import Path
 
 import nbformat
 
-from vaetp.grading import markers
+from vaetp.grading import release as release_audit
+from vaetp.grading import report
+from vaetp.grading.layout import autograded, students
+from vaetp.grading.submissions import SubmissionRefused, import_submissions as _import
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -48,15 +49,10 @@ import generate  # noqa: E402  (tools/generate.py: the solutions derived from th
 ASSIGNMENT = generate.ASSIGNMENT  # "vae"
 NOTEBOOK = generate.MASTER.name  # "vae_tp.ipynb"
 NOTEBOOK_ID = Path(NOTEBOOK).stem
-EXERCISE_ID = "decoder_exercise"
 SHIP_ENV = "VAE_TP_SHIP_SOLUTIONS"
-STUDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 ZIP_NAME = f"{ASSIGNMENT}_release.zip"
 GRADES_CSV = "grades.csv"
 REPORT_CSV = "grading_report.csv"
-STUB_MARK = "decoder = None"
-GRADER_ERRORS = {"CellTimeoutError": "timed out", "KernelDied": "kernel died",
-                 "NotRunByGrader": "not run"}
 
 
 class Refused(SystemExit):
@@ -113,13 +109,6 @@ def course_id(course: Path) -> str:
     return config.CourseDirectory.get("course_id", "default_course")
 
 
-def students(course: Path) -> list[str]:
-    folder = course / "submitted"
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if (p / ASSIGNMENT / NOTEBOOK).is_file())
-
-
 # --------------------------------------------------------------------------------------------
 # release, zip
 # --------------------------------------------------------------------------------------------
@@ -127,41 +116,6 @@ def students(course: Path) -> list[str]:
 
 def ship_solutions_default() -> bool:
     return os.environ.get(SHIP_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
-
-
-def secret_lines(nb: nbformat.NotebookNode) -> dict[str, list[str]]:
-    """Distinctive lines (20+ characters) of the master's solutions and hidden tests."""
-    sources = [cell.source for cell in nb.cells]
-    return {"solution": markers.distinctive_lines(sources, markers.SOLUTION),
-            "hidden test": markers.distinctive_lines(sources, markers.HIDDEN_TESTS)}
-
-
-def audit_release(course: Path, ship: bool) -> list[str]:
-    """Problems of release/: nbgrader markers, hidden tests, solution code (outside solutions/
-    when they are shipped, anywhere when not)."""
-    secrets = secret_lines(master(course))
-    problems = []
-    release = course / "release"
-    for path in sorted(p for p in release.rglob("*") if p.is_file()):
-        rel = path.relative_to(release)
-        shipped_solution = ship and rel.parts[0] == "solutions"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            text = path.read_bytes().decode("latin-1")
-        if path.suffix == ".ipynb":  # look at the cells' text, as JSON escapes quotes
-            nb = nbformat.reads(text, as_version=4)
-            text = "\n".join(cell.source for cell in nb.cells)
-        for marker in markers.ALL:
-            if marker in text and not shipped_solution:
-                problems.append(f"release/{rel}: contains the marker '### {marker}'")
-        for kind, lines in secrets.items():
-            if kind == "solution" and shipped_solution:
-                continue
-            for line in lines:
-                if line in text:
-                    problems.append(f"release/{rel}: contains {kind} code: {line!r}")
-    return problems
 
 
 def cmd_release(course: Path, ship: bool) -> int:
@@ -179,7 +133,7 @@ def cmd_release(course: Path, ship: bool) -> int:
     elif target.exists():
         shutil.rmtree(target)
         print("removed release/solutions/ of the previous release (solutions are off)")
-    problems = audit_release(course, ship)
+    problems = release_audit.audit_release(course / "release", master(course), ship)
     for problem in problems:
         print("LEAK: " + problem, file=sys.stderr)
     if problems:
@@ -216,69 +170,11 @@ def cmd_zip(course: Path) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _utc_timestamp(seconds: float) -> str:
-    stamp = dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
-    return stamp.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
-
-
-def find_submissions(source: Path) -> dict[str, tuple[Path, str]]:
-    """{student: (notebook, timestamp)} from nbgrader's layout or a flat folder of notebooks."""
-    found: dict[str, tuple[Path, str]] = {}
-    for entry in sorted(source.iterdir()):
-        if entry.is_dir() and (entry / ASSIGNMENT / NOTEBOOK).is_file():
-            student, notebook = entry.name, entry / ASSIGNMENT / NOTEBOOK
-            stamp_file = entry / ASSIGNMENT / "timestamp.txt"
-            stamp = (stamp_file.read_text().strip() if stamp_file.is_file()
-                     else _utc_timestamp(notebook.stat().st_mtime))
-        elif entry.is_file() and entry.suffix == ".ipynb":
-            student, notebook = entry.stem, entry
-            stamp = _utc_timestamp(entry.stat().st_mtime)
-        else:
-            print(f"ignored (neither <student>/{ASSIGNMENT}/{NOTEBOOK} nor <student>.ipynb): {entry}")
-            continue
-        if not STUDENT_RE.match(student):
-            raise Refused(f"{entry}: '{student}' is not a usable student id (letters, digits, _ . @ -)")
-        if student in found:
-            raise Refused(f"two submissions for the student '{student}' in {source}")
-        found[student] = (notebook, stamp)
-    return found
-
-
 def import_submissions(course: Path, source: Path, force: bool) -> tuple[list[str], list[str]]:
-    """Copy submissions into submitted/; return (new students, replaced students)."""
-    found = find_submissions(source)
-    if not found:
-        raise Refused(f"no submission in {source}")
-    new, replaced, conflicts = [], [], []
-    for student, (notebook, _) in found.items():
-        dst = course / "submitted" / student / ASSIGNMENT / NOTEBOOK
-        if not dst.exists():
-            new.append(student)
-        elif dst.read_bytes() != notebook.read_bytes():
-            conflicts.append(student)
-    if conflicts and not force:
-        raise Refused(
-            "refused: these students already have a different notebook in "
-            f"{course / 'submitted'}: {', '.join(conflicts)}.\nNothing was imported. To replace "
-            "their submissions (and regrade them), run again with --force (make ... FORCE=1)."
-        )
-    for student in new + conflicts:
-        notebook, stamp = found[student]
-        folder = course / "submitted" / student / ASSIGNMENT
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(notebook, folder / NOTEBOOK)
-        (folder / "timestamp.txt").write_text(stamp + "\n", encoding="utf-8")
-        print(f"{'replaced' if student in conflicts else 'imported'} {student}: {notebook}")
-        if student in conflicts:
-            replaced.append(student)
-    unchanged = len(found) - len(new) - len(replaced)
-    if unchanged:
-        print(f"{unchanged} submission(s) already in submitted/, unchanged")
-    return new, replaced
-
-
-def autograded(course: Path, student: str) -> Path:
-    return course / "autograded" / student / ASSIGNMENT / NOTEBOOK
+    try:
+        return _import(course, source, force)
+    except SubmissionRefused as err:
+        raise Refused(str(err)) from None
 
 
 def autograde_in_parallel(course: Path, who: list[str], jobs: int, force: bool) -> int:
@@ -380,130 +276,29 @@ def cmd_feedback(course: Path, student: str | None) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _code_lines(text: str) -> list[str]:
-    """The code of a cell: no blank lines, no comment lines, no trailing spaces."""
-    lines = (line.rstrip() for line in text.splitlines())
-    return [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
-
-
-def exercise_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade_id") == EXERCISE_ID or cell.get("id") == "decoder-exercise":
-            return cell
-    return None
-
-
-def decoder_cell_kind(nb: nbformat.NotebookNode, solutions: dict[str, str]) -> str:
-    """How the student's decoder cell was made: one of
-    loaded           `# %load ../solutions/NAME.py` at the top, then that file, unchanged;
-    loaded+edited    the `# %load` line at the top (IPython leaves it there), then the file
-                     edited (its header comment or half of its code lines are still there);
-    written          the student's own code;
-    written=solution the student's own code, identical to the solution (no %load line);
-    unsolved         the release's stub is still there (decoder = None);
-    missing          no decoder exercise cell in the notebook.
-    """
-    cell = exercise_cell(nb)
-    if cell is None:
-        return "missing"
-    lines = cell.source.strip().splitlines()
-    code = _code_lines(cell.source)
-    if not code or any(STUB_MARK in line for line in code):
-        return "unsolved"
-    load = markers.LOAD_LINE_RE.match(lines[0]) if lines and lines[0].startswith("#") else None
-    if any(code == _code_lines(text) for text in solutions.values()):
-        return "loaded" if load else "written=solution"
-    if load:
-        # %load leaves the `# %load` line on top, then the file, which starts with its header
-        # comment; a student who kept the commented line and wrote their own code has neither
-        # the header nor most of the solution's lines.
-        text = solutions.get(Path(load.group(1)).name, "")
-        header = text.splitlines()[0] if text else None
-        wanted = set(_code_lines(text))
-        if (header and header in cell.source) or (wanted and len(wanted & set(code)) * 2 >= len(wanted)):
-            return "loaded+edited"
-    return "written"
-
-
-def grading_notes(course: Path, student: str) -> str:
-    """What the grader did to this submission beyond running it (for the instructor)."""
-    from nbgrader.utils import compute_checksum, is_grade, is_locked
-
-    notes = []
-    submitted = nbformat.read(course / "submitted" / student / ASSIGNMENT / NOTEBOOK, as_version=4)
-    edited = [cell.metadata.nbgrader["grade_id"] for cell in submitted.cells
-              if (is_grade(cell) or is_locked(cell)) and "checksum" in cell.metadata.nbgrader
-              and compute_checksum(cell) != cell.metadata.nbgrader["checksum"]]
-    if edited:
-        notes.append("read-only cell(s) edited, restored before grading: " + " ".join(edited))
-    path = autograded(course, student)
-    if not path.exists():
-        return "; ".join(notes + ["not autograded"])
-    nb = nbformat.read(path, as_version=4)
-    present = {cell.metadata.get("nbgrader", {}).get("grade_id") for cell in submitted.cells}
-    restored = [cell.metadata.nbgrader["grade_id"] for cell in nb.cells
-                if is_grade(cell) and cell.metadata.nbgrader["grade_id"] not in present]
-    if restored:
-        notes.append("deleted test cell(s) put back and run: " + " ".join(restored))
-    for ename, words in GRADER_ERRORS.items():
-        cells = [cell.get("id", "?") for cell in nb.cells if cell.cell_type == "code" and any(
-            o.get("output_type") == "error" and o.get("ename") == ename for o in cell.outputs)]
-        if cells:
-            shown = " ".join(cells[:3]) + (f" (+{len(cells) - 3})" if len(cells) > 3 else "")
-            notes.append(f"{words}: {len(cells)} cell(s) {shown}")
-    return "; ".join(notes)
-
-
-def cell_scores(course: Path) -> tuple[list[str], dict[str, dict[str, float | None]]]:
-    """The graded cells (in notebook order) and each student's score on each."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id(course)) as gb:
-        notebook = gb.find_notebook(NOTEBOOK_ID, ASSIGNMENT)
-        names = [cell.name for cell in notebook.grade_cells]
-        max_score = sum(cell.max_score for cell in notebook.grade_cells)
-        order = {cell.name: i for i, cell in enumerate(notebook.source_cells)}
-        names.sort(key=lambda name: order.get(name, 0))
-        scores: dict[str, dict[str, float | None]] = {}
-        for sub in gb.assignment_submissions(ASSIGNMENT):
-            nb = gb.find_submission_notebook(NOTEBOOK_ID, ASSIGNMENT, sub.student.id)
-            scores[sub.student.id] = {g.name: g.score for g in nb.grades}
-    return names, scores, max_score
-
-
-def grading_sandbox(course: Path, student: str) -> str:
-    """'bubblewrap', 'UNSANDBOXED' or 'not graded', from the autograded notebook's metadata."""
-    path = autograded(course, student)
-    if not path.exists():
-        return "not graded"
-    mode = nbformat.read(path, as_version=4).metadata.get("vaetp_grading", {}).get("sandbox")
-    return "bubblewrap" if mode == "bubblewrap" else "UNSANDBOXED"
-
-
 def cmd_grades(course: Path) -> int:
     grades_csv = course / GRADES_CSV
     nbgrader(course, "export", f"--to={grades_csv}", "--log-level=WARN")
     solutions = generate.solutions(master(course))
-    kinds = {s: decoder_cell_kind(nbformat.read(course / "submitted" / s / ASSIGNMENT / NOTEBOOK,
+    kinds = {s: report.decoder_cell_kind(nbformat.read(course / "submitted" / s / ASSIGNMENT / NOTEBOOK,
                                                  as_version=4), solutions)
              for s in students(course)}
     with grades_csv.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     fields = list(rows[0].keys()) if rows else ["student_id"]
-    sandboxes = {s: grading_sandbox(course, s) for s in students(course)}
+    sandboxes = {s: report.grading_sandbox(course, s) for s in students(course)}
     with grades_csv.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields + ["decoder_cell", "sandbox"])
         writer.writeheader()
         for row in rows:
             writer.writerow({**row, "decoder_cell": kinds.get(row["student_id"], ""),
                              "sandbox": sandboxes.get(row["student_id"], "")})
-    names, scores, max_score = cell_scores(course)
+    names, scores, max_score = report.cell_scores(course, course_id(course))
     unsandboxed = sorted(s for s, mode in sandboxes.items() if mode != "bubblewrap")
     if unsandboxed:
         print(f"WARNING: graded without a sandbox: {', '.join(unsandboxed)}", file=sys.stderr)
-    report = course / REPORT_CSV
-    with report.open("w", newline="", encoding="utf-8") as fh:
+    report_csv = course / REPORT_CSV
+    with report_csv.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["student_id", "score", "max_score", *names, "decoder_cell", "sandbox",
                          "notes"])
@@ -513,9 +308,10 @@ def cmd_grades(course: Path) -> int:
             writer.writerow([student, f"{total:g}", f"{max_score:g}", *[
                 "" if x is None else f"{x:g}" for x in cells], kinds.get(student, ""),
                 sandboxes.get(student, ""),
-                grading_notes(course, student) if student in kinds else "no submission"])
-    print(f"wrote {grades_csv} (nbgrader export + decoder_cell) and {report} (per test, notes)")
-    with report.open(encoding="utf-8") as fh:
+                report.notes(course, student, kinds.get(student), total, max_score)])
+    print(f"wrote {grades_csv} (nbgrader export + decoder_cell, sandbox) and {report_csv} "
+          "(per test, notes)")
+    with report_csv.open(encoding="utf-8") as fh:
         print(fh.read(), end="")
     return 0
 

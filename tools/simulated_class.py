@@ -164,6 +164,35 @@ import vaetp.decoder_data
 vaetp.decoder_data.to_bytes = lambda record: b"all tests passed"
 """
 
+FORGED_CORRECT_RECORD = """\
+decoder = None
+# No decoder at all: the recording function replaced by one that builds, in NumPy, the record a
+# correct decoder would give (found by the red team; see docs/instructor.md, Security model).
+import numpy as np, vaetp.decoder_data as dd
+def _forge(dec, enc=None, *, latent_dim=2, original_dim=784, seed=0):
+    rng = np.random.default_rng(1)
+    W1, b1 = rng.normal(size=(2, 512)), np.zeros(512)
+    W2, b2 = rng.normal(size=(512, 784)) * 0.05, np.zeros(784)
+    z = dd.probe_latents(seed, 2).astype("float64")
+    a1 = z @ W1 + b1; h = np.maximum(a1, 0); y = 1 / (1 + np.exp(-(h @ W2 + b2)))
+    r = dd.projection(seed, 784).astype("float64")
+    d2 = r * y * (1 - y); d1 = (d2 @ W2.T) * (a1 > 0)
+    f = lambda *a: [x.astype("float32") for x in a]
+    rec = dd.DecoderData("model", type_name="Functional", declared_input=(None, 2), seed=seed,
+                         y=y.astype("float32"), z=z, composition_shape=(None, 784))
+    rec.layers = [dd.LayerData("h", f(W1, b1), [True, True], f(z.T @ d1, d1.sum(0))),
+                  dd.LayerData("o", f(W2, b2), [True, True], f(h.T @ d2, d2.sum(0)))]
+    return rec
+dd.extract = _forge
+"""
+
+OUTPUT_FLOOD = decoder_code() + """\
+from IPython.display import display
+blob = "iVBORw0KGgo" + "A" * 5_000_000
+for _ in range(8):
+    display({"image/png": blob}, raw=True)  # 40 MB of 'images'
+"""
+
 FAKE_SUCCESS = """\
 decoder = None
 from IPython.display import display
@@ -354,6 +383,12 @@ def build(release: nbformat.NotebookNode, solution: str, canaries: tuple[str, ..
         Student("cheat-forged-record", "256 units, and the record replaced by a forged one",
                 _with(release, FORGED_RECORD), zero, "written",
                 ["the grader could not read what your notebook handed over"]),
+        Student("cheat-forged-correct-record", "no decoder; the recording code replaced by one "
+                "that computes, in NumPy, what a correct decoder would hand over: a known limit, "
+                "flagged for a human", _with(release, FORGED_CORRECT_RECORD), FULL, "unsolved", [],
+                ["full marks, yet the exercise cell holds no decoder"]),
+        Student("output-flood", "correct decoder, then 40 MB of image outputs",
+                _with(release, OUTPUT_FLOOD), FULL, "written", ["the grader dropped"]),
         Student("cheat-fake-success", "no decoder; prints a fake success",
                 _with(release, FAKE_SUCCESS), zero, "unsolved", ["there is no `decoder` yet"]),
         # Spying and tampering: the sandbox shows nothing, keeps nothing, reaches nothing.

@@ -59,6 +59,17 @@ def error_output(ename: str, message: str) -> NotebookNode:
                         traceback=[f"\x1b[0;31m{ename}\x1b[0m: {message}"])
 
 
+def _size(value: Any) -> int:
+    """About how many bytes a message's content holds (its strings)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_size(k) + _size(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return sum(_size(v) for v in value)
+    return 8
+
+
 def master_parameters(master: Path) -> dict[str, int]:
     """`name = <integer expression>` assignments of the master's parameters cell."""
     import nbformat
@@ -121,6 +132,12 @@ class GradingExecute(Execute):
     notebook_timeout = Integer(
         300, help="Seconds for the whole notebook; later cells are not run (0: no limit)."
     ).tag(config=True)
+    max_cell_output_bytes = Integer(
+        2_000_000, help="Output kept per cell, in bytes; the rest is dropped as it arrives."
+    ).tag(config=True)
+    max_output_bytes = Integer(
+        20_000_000, help="Output kept per notebook, in bytes; the rest is dropped as it arrives."
+    ).tag(config=True)
 
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs["kernel_manager_class"] = sandbox.SandboxedKernelManager
@@ -174,6 +191,9 @@ class GradingExecute(Execute):
         }
         started = time.monotonic()
         self._managers: list[Any] = []
+        self._recording = False
+        self._cell_bytes: dict[int, int] = {}
+        self._dropped: dict[int, int] = {}
         try:
             nb, resources = super().preprocess(nb, resources, km)
         finally:
@@ -208,6 +228,27 @@ class GradingExecute(Execute):
                       judged - started, sandbox.mode(), executed - started, judged - executed)
         return nb, resources
 
+    def process_message(self, msg: dict, cell: NotebookNode, cell_index: int):
+        """Outputs count against a budget per cell and per notebook as they arrive: a
+        submission cannot make the grader hold or write gigabytes (widget messages are
+        dropped: no grade needs them)."""
+        kind = msg.get("msg_type", "")
+        if kind.startswith("comm"):
+            return None
+        if kind in ("stream", "display_data", "execute_result", "error", "update_display_data"):
+            size = _size(msg.get("content"))
+            if self._recording:
+                if size > MAX_BYTES * 4 // 3 + 100_000:
+                    return None
+            else:
+                spent = self._cell_bytes.get(cell_index, 0)
+                total = sum(self._cell_bytes.values())
+                if spent + size > self.max_cell_output_bytes or total + size > self.max_output_bytes:
+                    self._dropped[cell_index] = self._dropped.get(cell_index, 0) + size
+                    return None
+                self._cell_bytes[cell_index] = spent + size
+        return super().process_message(msg, cell, cell_index)
+
     def create_kernel_manager(self) -> Any:
         manager = super().create_kernel_manager()
         self._managers.append(manager)
@@ -221,6 +262,16 @@ class GradingExecute(Execute):
         return left if timeout is None else min(timeout, left)
 
     def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int):
+        cell, resources = self._run_cell(cell, resources, index)
+        if self._dropped.get(index):
+            cell.outputs.append(NotebookNode(
+                output_type="stream", name="stderr",
+                text=f"[the grader dropped {self._dropped[index]:,} bytes of output beyond its "
+                     f"limits ({self.max_cell_output_bytes:,} bytes per cell, "
+                     f"{self.max_output_bytes:,} per notebook)]\n"))
+        return cell, resources
+
+    def _run_cell(self, cell: NotebookNode, resources: Any, index: int):
         if index in self._record_at:
             self._record(self._record_at[index], index)
         if index in self._tests or cell.cell_type != "code" or not cell.source.strip():
@@ -257,6 +308,7 @@ class GradingExecute(Execute):
         probe = NotebookNode(cell_type="code", source=exercise.probe(self._parameters, self._seed),
                              metadata={}, outputs=[], execution_count=None, id="vaetp-probe")
         original = self.nb.cells[index]
+        self._recording = True
         try:
             self.execute_cell(probe, index, store_history=False)
         except DeadKernelError:
@@ -267,6 +319,7 @@ class GradingExecute(Execute):
             self._why_missing[exercise.name] = f"the grader could not read your work ({type(err).__name__})"
             return
         finally:
+            self._recording = False
             self.nb.cells[index] = original  # nbclient stores the cell it ran at this index
         for output in probe.outputs:
             text = output.get("data", {}).get(MIME) if output.get("output_type") == "display_data" else None

@@ -11,7 +11,8 @@ A graded kernel sees a root file system made of:
 
 Nothing else: no course folder, no repository, no home directory, no network (new network
 namespace), no other process (new PID namespace), no capabilities and `no_new_privs`
-(bubblewrap sets both). The grader reaches the kernel's IPC sockets through
+(bubblewrap sets both), and no nested user namespace (`--disable-userns`: the kernel's
+namespace code is out of a submission's reach). The grader reaches the kernel's IPC sockets through
 `/proc/<sandbox pid>/root/run/kernel/`, so no host folder is writable from inside.
 
 Bounds (`Limits`): address space (memory), processes and threads, file size and CPU time are
@@ -171,7 +172,7 @@ def bwrap_command(command: list[str], *, connection_file: str | None, limits: Li
     """bubblewrap's argv around `command`: the file system described in this module's doc."""
     size = str(limits.disk_mb * 2**20)
     args = [bwrap_path() or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
-            "--clearenv", "--uid", "1000", "--gid", "1000",
+            "--clearenv", "--uid", "1000", "--gid", "1000", "--unshare-user", "--disable-userns",
             "--size", size, "--tmpfs", "/tmp",
             "--ro-bind", "/usr", "/usr",
             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",

@@ -13,9 +13,11 @@ notebook is saved:
 - cleans HTML with nh3 (the Rust `ammonia` allowlist sanitizer): no script, no event
   handler, no iframe/object/embed/form/style, links and images only to http(s), mailto,
   attachments or inline raster images;
-- renders each markdown cell the way nbconvert does; if the result holds anything the
-  allowlist would remove, the cell's source is replaced by the cleaned HTML (ordinary
-  markdown, maths included, is left as the student wrote it);
+- keeps a markdown cell (or markdown output) as written only when it is plain markdown: no raw
+  HTML at all, links and images only to allowed URLs, no script URL however spelled; any
+  other is replaced by nbconvert's rendering of it, cleaned by nh3 and made inert (one HTML
+  block that markdown and MathJax do not parse again). HTML is never judged safe by a parser
+  of our own: it always goes through nh3, whose parser is a browser's (html5ever);
 - cleans raw cells, and keeps only raster images among cell attachments.
 """
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import html
 import re
-from html.parser import HTMLParser
 from typing import Any
 
 import nh3
@@ -46,7 +47,8 @@ ATTRIBUTES: dict[str, set[str]] = {
     "ol": {"start", "type"}, "col": {"span"}, "colgroup": {"span"},
 }
 BLOCKED = "[output removed by the grader: {mime} is not shown, for the reader's safety]"
-_DANGEROUS_TEXT = re.compile(r"j\s*a\s*v\s*a\s*s\s*c\s*r\s*i\s*p\s*t\s*:|vbscript\s*:", re.I)
+_GAP = r"[\s\\\x00-\x1f]*"  # spaces, control characters, markdown's backslash escapes
+_DANGEROUS_TEXT = re.compile(_GAP.join("javascript:") + "|" + _GAP.join("vbscript:"), re.I)
 
 
 def _url_ok(value: str) -> bool:
@@ -68,50 +70,39 @@ def clean_html(text: str) -> str:
                          value if attr not in URL_ATTRIBUTES or _url_ok(value) else None))
 
 
-class _Audit(HTMLParser):
-    """Finds anything in rendered HTML that the allowlist would remove."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.unsafe: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in TAGS:
-            self.unsafe.append(f"<{tag}>")
-            return
-        allowed = ATTRIBUTES.get(tag, set()) | ATTRIBUTES["*"]
-        for name, value in attrs:
-            if name not in allowed:
-                self.unsafe.append(f"{tag}[{name}]")
-            elif name in URL_ATTRIBUTES and value is not None and not _url_ok(value):
-                self.unsafe.append(f"{tag}[{name}={value[:30]}]")
-
-    handle_startendtag = handle_starttag
-
-    def handle_comment(self, data: str) -> None:
-        self.unsafe.append("<!-- -->")
-
-    def handle_decl(self, decl: str) -> None:
-        self.unsafe.append("<!...>")
-
-    def handle_pi(self, data: str) -> None:
-        self.unsafe.append("<?...>")
+def _dangerous(text: str) -> bool:
+    """A script URL anywhere in the text, however spelled (entities, escapes, spaces)."""
+    return bool(_DANGEROUS_TEXT.search(html.unescape(text)))
 
 
-def _without_data_images(rendered_html: str) -> str:
-    """Attachments render as data: URLs of their own MIME type; raster ones are fine."""
-    return re.sub(r'src="data:image/(png|jpeg|gif);base64,[A-Za-z0-9+/=\s]*"', 'src="#"',
-                  rendered_html)
+def _tokens_safe(tokens: list[dict[str, Any]]) -> bool:
+    for token in tokens:
+        if token.get("type") in ("block_html", "inline_html"):
+            return False
+        url = (token.get("attrs") or {}).get("url")
+        if url is not None and not _url_ok(url):
+            return False
+        if not _tokens_safe(token.get("children") or []):
+            return False
+    return True
 
 
-def unsafe_parts(rendered_html: str) -> list[str]:
-    """What the allowlist would remove from this HTML (empty: it is safe as it is)."""
-    audit = _Audit()
-    audit.feed(rendered_html)
-    audit.close()
-    if _DANGEROUS_TEXT.search(html.unescape(rendered_html)):
-        audit.unsafe.append("javascript: text")  # e.g. MathJax's \href{javascript:...}
-    return audit.unsafe
+def plain_markdown(source: str) -> bool:
+    """True when the markdown holds no raw HTML at all and no link or image outside the
+    allowlist: nbconvert then renders nothing but markdown's own tags, so it is kept verbatim.
+    (Parsed without the maths plugin, so text inside $...$ counts too: stricter, never looser.)"""
+    import mistune
+
+    parse = mistune.create_markdown(renderer=None, plugins=["strikethrough", "table", "url"])
+    return _tokens_safe(parse(source)) and not _dangerous(source)
+
+
+def inert_html(rendered: str) -> str:
+    """Cleaned HTML that no later step parses again: one HTML block (no blank line, so markdown
+    leaves it alone), no `$` for MathJax, no backslash for markdown's escapes."""
+    cleaned = _DANGEROUS_TEXT.sub("blocked:", clean_html(rendered))
+    cleaned = re.sub(r"\n\s*\n", "\n", cleaned).replace("$", "&#36;").replace("\\", "&#92;")
+    return "<div>\n" + cleaned.strip() + "\n</div>"
 
 
 def _markdown_html(source: str, attachments: dict | None = None) -> str:
@@ -123,15 +114,14 @@ def _markdown_html(source: str, attachments: dict | None = None) -> str:
 
 
 def sanitize_markdown(source: str, attachments: dict | None = None) -> str:
-    """The markdown unchanged if it renders to safe HTML; else the cleaned rendering."""
+    """The markdown unchanged if it is plain markdown; else its rendering, cleaned and inert."""
+    if plain_markdown(source):
+        return source
     try:
         rendered = _markdown_html(source, attachments)
     except Exception:  # noqa: BLE001 - what cannot be rendered is shown as plain text
-        return "<pre>" + html.escape(source) + "</pre>"
-    if not unsafe_parts(_without_data_images(rendered)) and not _DANGEROUS_TEXT.search(source):
-        return source
-    cleaned = _DANGEROUS_TEXT.sub("blocked:", clean_html(rendered))
-    return cleaned + "\n\n*(HTML in this cell was removed by the grader.)*"
+        rendered = "<pre>" + html.escape(source) + "</pre>"
+    return inert_html(rendered) + "\n\n*(HTML in this cell was removed by the grader.)*"
 
 
 class SanitizeOutputs(Preprocessor):
@@ -143,7 +133,7 @@ class SanitizeOutputs(Preprocessor):
         if cell.cell_type == "markdown":
             cell.source = sanitize_markdown(cell.source, cell.get("attachments"))
         elif cell.cell_type == "raw":
-            cell.source = _DANGEROUS_TEXT.sub("blocked:", clean_html(cell.source))
+            cell.source = inert_html(cell.source)
         elif cell.cell_type == "code":
             cell.outputs = [self._output(o) for o in cell.get("outputs", [])]
         attachments = cell.get("attachments")
@@ -168,8 +158,7 @@ class SanitizeOutputs(Preprocessor):
             if mime in TEXT_MIMES or mime in IMAGE_MIMES:
                 kept[mime] = text
             elif mime == "text/html" and isinstance(text, str):
-                kept[mime] = text if not unsafe_parts(text) else _DANGEROUS_TEXT.sub(
-                    "blocked:", clean_html(text))
+                kept[mime] = _DANGEROUS_TEXT.sub("blocked:", clean_html(text))  # always
             elif mime == "text/markdown" and isinstance(text, str):
                 kept[mime] = sanitize_markdown(text)
         if not kept or set(kept) == {"text/plain"} and set(data) - {"text/plain"}:
