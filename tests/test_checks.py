@@ -100,9 +100,20 @@ def test_equivalent_builds_pass(build, encoder):
                                    layers.Dense(HIDDEN, activation="relu"),
                                    layers.Dense(PIXELS, activation="sigmoid")]),
          "hidden layer", "your decoder has 3 Dense layers (2 -> 512 -> 512 -> 784)"),
+        (lambda: functional(hidden_act="relu6"), "hidden layer",
+         "your hidden layer's activation is relu6; the TP asks for relu"),
+        (lambda: functional(hidden_act="gelu"), "hidden layer",
+         "your hidden layer's activation is gelu; the TP asks for relu"),
+        (lambda: functional(out_act="hard_sigmoid"), "output layer",
+         "your output layer uses hard_sigmoid; the TP asks for sigmoid"),
+        (lambda: keras.Sequential([keras.Input((LATENT,)), layers.Dense(HIDDEN, activation="relu"),
+                                   layers.Dense(PIXELS, activation="sigmoid"),
+                                   layers.Reshape((28, 28))]),
+         "output layer", "your decoder's output has shape (None, 28, 28); the TP asks for (None, 784)"),
     ],
     ids=["256-hidden", "linear-hidden", "relu-output", "softmax-output", "10-outputs",
-         "latent-3", "no-hidden-layer", "extra-layer"],
+         "latent-3", "no-hidden-layer", "extra-layer", "relu6-hidden", "gelu-hidden",
+         "hard-sigmoid-output", "reshaped-output"],
 )
 def test_wrong_decoder_is_named(decoder, failed, words, encoder):
     found = failures(decoder(), encoder)
@@ -155,3 +166,30 @@ def test_parameter_table(capsys):
         "Dense 512 -> 784 sigmoid    402,192 parameters",
         "Total                        403,728 parameters",
     ]
+
+
+def test_a_wrong_input_size_costs_the_input_test_not_the_parameter_count(encoder):
+    found = failures(functional(latent=3), encoder)
+    assert set(found) == {"input shape", "composition with the encoder"}
+
+
+def test_the_check_cell_says_when_the_encoders_names_were_overwritten(encoder, capsys):
+    inputs = keras.Input(shape=(PIXELS,))
+    h = layers.Dense(HIDDEN, activation="relu", name="encoder_hidden")(inputs)
+    z_mean = layers.Dense(LATENT, name="z_mean")(h)
+    z_log_var = layers.Dense(LATENT, name="z_log_var")(h)
+    enc = keras.Model(inputs, z_mean)
+    namespace = {"encoder": enc, "inputs": inputs, "h": h, "z_mean": z_mean,
+                 "z_log_var": z_log_var, "z": z_mean}
+    assert checks.overwritten_encoder_names(namespace) == []
+    namespace["inputs"] = keras.Input(shape=(LATENT,))  # the copy-paste slip
+    namespace["h"] = layers.Dense(HIDDEN)(namespace["inputs"])
+    assert checks.overwritten_encoder_names(namespace) == ["inputs", "h"]
+    checks.check_decoder(load_solution(), enc, checks.SPEC, namespace)
+    out = capsys.readouterr().out
+    assert "your code reused `inputs`, `h`, which the encoder cells defined" in out
+
+
+def test_the_check_cell_says_when_there_is_no_encoder(capsys):
+    checks.check_decoder(load_solution(), None, checks.SPEC, {"decoder": None})
+    assert "there is no `encoder`: run the cells of sections 7 to 9 first" in capsys.readouterr().out

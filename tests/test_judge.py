@@ -134,4 +134,5 @@ def test_changing_latent_dim_in_the_master_changes_the_exercise(tmp_path):
     assert all(v["passed"] for v in run(ten).values())
     found = run(decoder())  # the TP's usual 2-d decoder no longer fits
     assert "(None, 10)" in found["test_decoder_input_shape"]["message"]
-    assert "5,632" in found["test_decoder_parameter_count"]["message"]  # (10 + 1) * 512
+    # one mistake, one test: the parameter count is that of the TP's layers on its own input
+    assert [t for t, v in found.items() if not v["passed"]] == ["test_decoder_input_shape"]

@@ -1,7 +1,7 @@
 """The notebooks run, as students and instructors run them, in fast mode.
 
 - nbval executes the student notebook with the solution pulled in as `%load` does, and the
-  master notebook; only the outputs that are the spec (`# NBVAL_CHECK_OUTPUT`) are compared.
+  master notebook; only the outputs that are the spec (cells tagged `nbval-check-output`) are compared.
 - nbclient executes both once more with a probe cell appended, to check what the TP teaches
   (the loss is 784·BCE + KL, sigma = exp(log_var / 2), any batch size, seeded runs).
 - The student notebook as released stops at the exercise, and nowhere earlier.
@@ -168,7 +168,7 @@ def with_spec_outputs(student: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """nbgrader clears outputs on release: take the spec outputs from the master."""
     master = {c.id: c for c in nbformat.read(MASTER, as_version=4).cells}
     for c in student.cells:
-        if c.cell_type == "code" and "NBVAL_CHECK_OUTPUT" in c.source:
+        if c.cell_type == "code" and "nbval-check-output" in c.metadata.get("tags", []):
             c.outputs = master[c.id].outputs
             c.execution_count = master[c.id].execution_count
             assert c.outputs, f"the master stores no output for spec cell {c.id}"

@@ -339,7 +339,7 @@ def build(release: nbformat.NotebookNode, solution: str, canaries: tuple[str, ..
                 _with(release, decoder_code(out_act="softmax")), (1, 1, 0, 1, 1, 0), "written",
                 ["your output layer uses softmax; the TP asks for sigmoid"]),
         Student("latent3", "latent input of 3", _with(release, decoder_code(latent="3")),
-                (0, 1, 1, 0, 0, 2), "written",
+                (0, 1, 1, 1, 0, 2), "written",
                 ["your decoder takes inputs of shape (None, 3); the TP asks for (None, 2)"]),
         Student("no-hidden", "no hidden layer", _with(release, decoder_code(hidden=None)),
                 (1, 0, 1, 0, 1, 0), "written", ["your decoder has 1 Dense layer (2 -> 784)"]),

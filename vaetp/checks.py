@@ -90,6 +90,8 @@ def as_data(decoder: Any, encoder: Any = None, spec: DecoderSpec = SPEC) -> Deco
 # Looking inside a decoder: which affine (Dense-like) layers it has, what it computes.
 # --------------------------------------------------------------------------------------------
 
+_erf = np.vectorize(__import__("math").erf, otypes=[float])
+
 _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "linear (no activation)": lambda a: a,
     "relu": lambda a: np.maximum(a, 0.0),
@@ -102,7 +104,12 @@ _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "selu": lambda a: 1.0507009873554805
     * np.where(a > 0, a, 1.6732632423543772 * np.expm1(np.minimum(a, 0.0))),
     "leaky_relu": lambda a: np.where(a > 0, a, 0.2 * a),
+    "LeakyReLU (slope 0.3)": lambda a: np.where(a > 0, a, 0.3 * a),
     "swish": lambda a: a / (1.0 + np.exp(-a)),
+    "relu6": lambda a: np.clip(a, 0.0, 6.0),
+    "hard_sigmoid": lambda a: np.clip(a + 3.0, 0.0, 6.0) / 6.0,
+    "gelu": lambda a: 0.5 * a * (1.0 + _erf(a / np.sqrt(2.0))),
+    "exponential": lambda a: np.exp(np.minimum(a, 80.0)),
 }
 _SPEC_NAMES = {"linear (no activation)": "linear", "leaky_relu": "leaky_relu"}
 
@@ -339,6 +346,13 @@ def check_output_layer(decoder: Any, spec: DecoderSpec = SPEC) -> None:
     found = anatomy(decoder, spec)
     if not found.layers:
         raise DecoderMismatch(f"your decoder has no Dense layer; the TP asks for {_shape_text(spec)}.")
+    data = as_data(decoder, None, spec)
+    if data.y is not None and data.y.ndim != 2:
+        shape = ("None",) + tuple(str(d) for d in data.y.shape[1:])
+        raise DecoderMismatch(
+            f"your decoder's output has shape ({', '.join(shape)}); the TP asks for (None, "
+            f"{spec.output_units}): a flat vector of pixels per image, as the images are "
+            "flattened for the loss. Remove the Reshape (or Flatten's opposite) at the end.")
     output = found.layers[-1]
     if output.units != spec.output_units:
         raise DecoderMismatch(
@@ -362,8 +376,14 @@ def check_output_layer(decoder: Any, spec: DecoderSpec = SPEC) -> None:
 
 @_quietly
 def check_parameter_count(decoder: Any, spec: DecoderSpec = SPEC) -> None:
-    """403,728 trainable parameters: 1,536 in the hidden layer, 402,192 in the output layer."""
-    found = anatomy(decoder, spec).n_params
+    """403,728 parameters (all of them, trainable or not): 1,536 in the hidden layer, 402,192 in
+    the output layer. A wrong input size is the input-shape test's mistake, not this one's: the
+    count expected is that of the TP's layers on the decoder's own input size."""
+    found_anatomy = anatomy(decoder, spec)
+    found = found_anatomy.n_params
+    if found_anatomy.input_dim and found_anatomy.input_dim != spec.latent_dim:
+        spec = DecoderSpec(found_anatomy.input_dim, spec.hidden_units, spec.hidden_activation,
+                           spec.output_units, spec.output_activation)
     if found != spec.n_params:
         raise DecoderMismatch(
             f"your decoder has {found:,} parameters; the TP's has {spec.n_params:,} = "
@@ -527,9 +547,46 @@ def run_checks(decoder: Any, encoder: Any = None, spec: DecoderSpec = SPEC) -> l
 SUCCESS = "All checks passed: your decoder matches the TP. Carry on to the VAE."
 
 
-def check_decoder(decoder: Any, encoder: Any = None, spec: DecoderSpec = SPEC) -> None:
-    """Print a plain-language verdict on each part of the spec (the student's check cell)."""
+#: The encoder's names that the VAE and the latent scatter need, by the layer that made them.
+ENCODER_NAMES = {"inputs": None, "h": "encoder_hidden", "z_mean": "z_mean",
+                 "z_log_var": "z_log_var", "z": None}
+
+
+def overwritten_encoder_names(namespace: dict[str, Any]) -> list[str]:
+    """The encoder's names that now hold something else (the exercise cell reused them)."""
+    encoder = namespace.get("encoder")
+    if encoder is None or not hasattr(encoder, "inputs") or not hasattr(encoder, "get_layer"):
+        return []
+    try:
+        expected = {"inputs": encoder.inputs[0], "z": encoder.outputs[0]}
+    except (AttributeError, ValueError, IndexError):
+        return []
+    for name, layer in ENCODER_NAMES.items():
+        if layer is not None:
+            try:
+                expected[name] = encoder.get_layer(layer).output
+            except (AttributeError, ValueError):
+                continue
+    return [name for name in ENCODER_NAMES if name in expected and name in namespace
+            and namespace[name] is not expected[name]]
+
+
+def check_decoder(decoder: Any, encoder: Any = None, spec: DecoderSpec = SPEC,
+                  namespace: dict[str, Any] | None = None) -> None:
+    """Print a plain-language verdict on each part of the spec (the student's check cell);
+    with the notebook's `namespace`, also say if the encoder's names were overwritten."""
     results = run_checks(decoder, encoder, spec)
+    reused = overwritten_encoder_names(namespace or {})
+    if reused:
+        names = ", ".join(f"`{n}`" for n in reused)
+        results.append(CheckResult("the encoder's names", False, (
+            f"your code reused {names}, which the encoder cells defined: the VAE and the latent "
+            "scatter below need the encoder's. Rename yours in the exercise cell (e.g. "
+            "`latent_inputs`, `x`), then run the encoder cells (section 7) and the exercise "
+            "cell again.")))
+    if encoder is None and namespace is not None and "encoder" not in namespace:
+        results.append(CheckResult("the encoder", False, (
+            "there is no `encoder`: run the cells of sections 7 to 9 first, then this one.")))
     print("Checking your decoder against the TP:")
     for result in results:
         mark = "✔" if result.passed else "✘"

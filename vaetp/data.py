@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaetp.settings import MNIST_ENV
+from vaetp.settings import MNIST_ENV, grading
 
 __all__ = [
     "KERAS_URL",
@@ -79,6 +79,13 @@ def load_mnist(source: str | os.PathLike[str] | None = None, *, quiet: bool = Fa
     the Keras cache file is used if present, else Keras downloads the data. Prints where the
     data came from unless `quiet`. Raises `MnistNotFoundError` or `MnistFileError`.
     """
+    if source is None and grading():
+        # A graded notebook runs only up to its graded cells, and no grade depends on the
+        # data: the small bundled sample saves every submission the full file's loading.
+        data = _read_npz(SAMPLE_PATH)
+        print("Grading: the MNIST sample bundled with vaetp stands in for the data set "
+              "(grades depend on your code, not on the data).")
+        return data
     chosen, origin = _named_source(source)
     if chosen is not None:
         if chosen.strip().lower() == SAMPLE_KEYWORD:

@@ -68,9 +68,13 @@ class DecoderData:
 
 
 def probe_latents(seed: int, dim: int) -> np.ndarray:
-    """The latent vectors a decoder is probed on (the same on both sides of the sandbox)."""
+    """The latent vectors a decoder is probed on (the same on both sides of the sandbox): wide
+    normal draws, the last eighth of them 30 times wider still, so that activations that agree
+    near 0 (relu and relu6, sigmoid and hard_sigmoid) part ways."""
     rng = np.random.default_rng(seed)
-    return rng.normal(0.0, PROBE_SCALE, size=(PROBE_ROWS, dim)).astype("float32")
+    z = rng.normal(0.0, PROBE_SCALE, size=(PROBE_ROWS, dim))
+    z[-PROBE_ROWS // 8:] *= 30.0
+    return z.astype("float32")
 
 
 def projection(seed: int, units: int) -> np.ndarray:

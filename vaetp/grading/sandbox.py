@@ -3,8 +3,8 @@
 A graded kernel sees a root file system made of:
 
 - the Python environment (the virtual environment, the interpreter it links to, the `vaetp`
-  package) and `/usr`, read-only;
-- the MNIST file, read-only, when the grader has one;
+  package, whose bundled MNIST sample stands in for the data set when grading) and `/usr`,
+  read-only;
 - its connection file, read-only;
 - three empty, size-bounded tmpfs folders: its working folder (`/home/student/work`, also its
   `HOME`), `/tmp`, and `/run/kernel` for its sockets.
@@ -48,7 +48,6 @@ HOME = "/home/student"
 WORK = f"{HOME}/work"
 SOCKETS = "/run/kernel"
 CONNECTION = "/run/grader/kernel.json"
-MNIST_INSIDE = "/srv/data/mnist.npz"
 
 
 class SandboxUnavailable(RuntimeError):
@@ -125,21 +124,6 @@ def python_roots() -> list[str]:
         if not any(root == k or root.startswith(k.rstrip("/") + "/") for k in kept):
             kept.append(root)
     return [k for k in kept if not k.startswith("/usr/") and k != "/usr"]
-
-
-def mnist_file() -> str | None:
-    """The grader's MNIST file, if it has one (bound read-only); else the kernel uses the sample."""
-    value = os.environ.get("VAE_TP_MNIST", "").strip()
-    candidates = []
-    if value and value != "sample":
-        path = Path(value).expanduser()
-        candidates.append(path / "mnist.npz" if path.is_dir() else path)
-    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
-    candidates.append(home / "datasets" / "mnist.npz")
-    for path in candidates:
-        if path.is_file():
-            return str(path.resolve())
-    return None
 
 
 def kernel_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -247,18 +231,11 @@ class SandboxedKernelManager(AsyncKernelManager):
             workdir.mkdir(exist_ok=True)
             env.update(HOME=str(workdir), KERAS_HOME=str(workdir / ".keras"),
                        MPLCONFIGDIR=str(workdir / ".matplotlib"))
-            mnist = mnist_file()
-            env["VAE_TP_MNIST"] = mnist or "sample"
             launcher = ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in env.items()),
                         "sh", "-c", f'cd "{workdir}" && exec "$@"', "sh", *kernel]
             return confine_command(launcher, self.limits, self.cgroup)
-        readonly = []
-        mnist = mnist_file()
-        if mnist:
-            readonly.append((mnist, MNIST_INSIDE))
-        env["VAE_TP_MNIST"] = MNIST_INSIDE if mnist else "sample"
         inner = bwrap_command(kernel, connection_file=self.connection_file, limits=self.limits,
-                              env=env, readonly=readonly)
+                              env=env)
         return confine_command(inner, self.limits, self.cgroup)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
