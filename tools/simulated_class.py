@@ -371,7 +371,7 @@ def build(release: nbformat.NotebookNode, solution: str, canaries: tuple[str, ..
                 h256, "written", [hidden_msg],
                 ["read-only cell(s) edited, restored before grading: test_decoder_hidden_layer"]),
         Student("gigantic-output", "correct decoder, then ~12 MB of prints",
-                _with(release, GIGANTIC_OUTPUT), FULL, "written", ["Output truncated"]),
+                _with(release, GIGANTIC_OUTPUT), FULL, "written", ["the grader dropped"]),
         # Cheating in the kernel: a trick can withhold the record (0), never raise the score.
         Student("cheat-checks-replaced", "256 units, and checks.check_* replaced by no-ops",
                 _with(release, CHECKER_OVERWRITTEN), h256, "written", [hidden_msg]),
