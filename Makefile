@@ -111,10 +111,10 @@ $(BENCH_STAMP): $(STAMP) bench/setup_venv.py
 
 bench: $(BENCH_STAMP)  ## time the TP's training beside Keras, PyTorch and the GEMM bound, and grading (< 15 min)
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
-	$(BIN)/python bench/grading.py
+	$(BIN)/python bench/grading.py --students 10 --baseline
 
-bench-grading: $(STAMP)  ## the grading row alone: s per submission, sandboxed and not, JOBS=1 and 2
-	$(BIN)/python bench/grading.py
+bench-grading: $(STAMP)  ## the grading rows alone: s per submission, sandboxed, not, and before the sandbox
+	$(BIN)/python bench/grading.py --students 10 --baseline
 
 bench-full: $(BENCH_STAMP)  ## the same peers for the TP's 50 epochs: final validation loss (not in CI)
 	$(BIN)/python bench/bench.py --full --no-extras $(BENCH_ARGS)

@@ -5,7 +5,9 @@
 Builds a scratch course (release without solutions), a class of N submissions that each
 hold a correct decoder written by hand (the common case), and times `tools/grade.py autograde`
 on it: with the bubblewrap sandbox (the default) and with `--no-sandbox`, for each JOBS value,
-alternating the variants in one run. Prints a Markdown table with the wall-clock seconds per
+alternating the variants in one run. `--baseline REV` also times the grader of an earlier
+revision (default d0deabe, before the sandbox: every submission trained for 2 epochs in an
+unsandboxed kernel) on the same class, from a git worktree of that revision. Prints a Markdown table with the wall-clock seconds per
 submission and the projected time for a class of 300. Uses the MNIST file of VAE_TP_MNIST
 when set (as an instructor would), else the bundled sample.
 """
@@ -29,10 +31,12 @@ sys.path.insert(0, str(ROOT / "tools"))
 import simulated_class  # noqa: E402
 
 
-def grade(course: Path, *args: str, sandbox: bool = True) -> float:
+def grade(course: Path, *args: str, sandbox: bool = True, root: Path = ROOT) -> float:
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    command = [sys.executable, str(ROOT / "tools" / "grade.py"), "--course", str(course), *args]
+    if root != ROOT:  # an earlier revision: its own vaetp first on the path
+        env["PYTHONPATH"] = str(root)
+    command = [sys.executable, str(root / "tools" / "grade.py"), "--course", str(course), *args]
     if not sandbox:
         command.append("--no-sandbox")
     start = time.perf_counter()
@@ -45,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", type=int, default=8)
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--baseline", nargs="?", const="d0deabe", default=None,
+                        help="also time the grader of this earlier revision (default d0deabe)")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="vaetp-bench-grading-"))
     try:
@@ -59,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         inbox.mkdir()
         for k in range(args.students):
             nbformat.write(hand.notebook, inbox / f"student{k:03d}.ipynb")
-        results: dict[tuple[bool, int], list[float]] = {}
+        results: dict[tuple[bool | str, int], list[float]] = {}
         for _ in range(args.repeat):
             for jobs in args.jobs:
                 for sandbox in (True, False):
@@ -69,14 +75,46 @@ def main(argv: list[str] | None = None) -> int:
                     seconds = grade(course, "autograde", "--submissions", str(inbox),
                                     "--jobs", str(jobs), sandbox=sandbox)
                     results.setdefault((sandbox, jobs), []).append(seconds / args.students)
+        if args.baseline:
+            old = tmp / "baseline"
+            subprocess.run(["git", "worktree", "add", "--detach", str(old), args.baseline],
+                           cwd=ROOT, check=True, capture_output=True)
+            try:
+                course = tmp / "course-baseline"
+                subprocess.run([sys.executable, str(old / "tools" / "grade.py"), "--course",
+                                str(course), "release", "--no-solutions"], check=True,
+                               capture_output=True, env={**os.environ, "PYTHONPATH": str(old)})
+                # the same decoder, in that revision's own release (its graded cells differ)
+                old_release = nbformat.read(course / "release" / "vae" / "vae_tp.ipynb", as_version=4)
+                code = next(c for c in hand.notebook.cells if c.get("id") == "decoder-exercise").source
+                next(c for c in old_release.cells if c.get("id") == "decoder-exercise").source = code
+                old_inbox = tmp / "inbox-baseline"
+                old_inbox.mkdir()
+                for k in range(args.students):
+                    nbformat.write(old_release, old_inbox / f"student{k:03d}.ipynb")
+                for jobs in args.jobs:
+                    shutil.rmtree(course / "submitted", ignore_errors=True)
+                    shutil.rmtree(course / "autograded", ignore_errors=True)
+                    (course / "gradebook.db").unlink(missing_ok=True)
+                    subprocess.run([sys.executable, str(old / "tools" / "grade.py"), "--course",
+                                    str(course), "release", "--no-solutions"], check=True,
+                                   capture_output=True, env={**os.environ, "PYTHONPATH": str(old)})
+                    seconds = grade(course, "autograde", "--submissions", str(old_inbox),
+                                    "--jobs", str(jobs), sandbox=True, root=old)
+                    results[("baseline", jobs)] = [seconds / args.students]
+            finally:
+                subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT,
+                               capture_output=True)
         print(f"\nGrading: {args.students} submissions with a correct decoder, "
               f"MNIST: {os.environ.get('VAE_TP_MNIST', 'sample')}, {os.cpu_count()} cores\n")
         print("| grading | JOBS | s per submission (median) | a class of 300 |")
         print("|---|---:|---:|---:|")
-        for (sandbox, jobs), values in sorted(results.items(), key=lambda kv: (kv[0][1], not kv[0][0])):
+        names = {True: "sandboxed (bubblewrap)", False: "unsandboxed (--no-sandbox)",
+                 "baseline": f"before the sandbox ({args.baseline}, unsandboxed, trains 2 epochs)"}
+        order = {True: 0, False: 1, "baseline": 2}
+        for (variant, jobs), values in sorted(results.items(), key=lambda kv: (kv[0][1], order[kv[0][0]])):
             per = statistics.median(values)
-            print(f"| {'sandboxed (bubblewrap)' if sandbox else 'unsandboxed (--no-sandbox)'} "
-                  f"| {jobs} | {per:.1f} | {300 * per / 60:.0f} min |")
+            print(f"| {names[variant]} | {jobs} | {per:.1f} | {300 * per / 60:.0f} min |")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
