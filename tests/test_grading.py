@@ -32,6 +32,7 @@ import threading
 import simulated_class
 
 from vaetp.grading import markers
+from vaetp.grading import release as release_audit
 
 pytestmark = pytest.mark.slow
 
@@ -44,6 +45,10 @@ CELL_TIMEOUT = "30"
 JOBS = "2"
 RESUBMITTER = "unsolved"  # hands in a correct notebook after the first round
 CANARY_OWNER = "hand"  # the spy targets a canary next to this student's submission
+#: Every graded cell's points: the autograded tests and the questions graded by hand.
+MAX_SCORE = sum(cell.metadata["nbgrader"]["points"]
+                for cell in nbformat.read(ROOT / "source" / NOTEBOOK, as_version=4).cells
+                if cell.metadata.get("nbgrader", {}).get("grade"))
 
 
 def grader_files() -> dict[str, str]:
@@ -264,6 +269,8 @@ def test_release_without_solutions_has_no_solution_and_no_hidden_test(round_):
         assert marker not in text
     leaked = [line for line in secret if line in text]
     assert not leaked
+    answers = release_audit.secret_lines(nb)["model answer"]
+    assert len(answers) >= 8 and not [line for line in answers if line in text]
     assert "checked: no hidden test and no solution code" in round_["release_log"]
 
 
@@ -289,7 +296,7 @@ def test_nbgrader_export_has_every_student_with_the_right_total(round_):
     for name, student in round_["corpus"].items():
         row = grades[name]
         assert float(row["score"]) == student.total, name
-        assert float(row["max_score"]) == sum(simulated_class.POINTS)
+        assert float(row["max_score"]) == MAX_SCORE
         assert row["decoder_cell"] == student.decoder_cell, name
         assert row["sandbox"] == "bubblewrap", name
 
@@ -387,3 +394,11 @@ def test_nothing_outside_the_sandbox_was_reached_or_changed(round_):
 def test_the_host_survives_the_bombs(round_):
     assert round_["host_probe_seconds"] < 5
     assert round_["processes_after"] == []
+
+
+def test_a_students_answer_to_a_question_reaches_the_formgrader_as_written(round_):
+    """The questions are graded by hand: the answer is kept, verbatim, for the Formgrader."""
+    nb = nbformat.read(round_["course"] / "autograded" / "hand" / NOTEBOOK, as_version=4)
+    answer = next(c for c in nb.cells if c.get("id") == "answer-overfitting")
+    assert answer.source == simulated_class.HAND_ANSWER
+    assert MAX_SCORE == sum(simulated_class.POINTS) + 4

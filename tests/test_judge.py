@@ -22,7 +22,7 @@ def graded_sources():
 
     nb = nbformat.read(MASTER, as_version=4)
     return [{"grade_id": c.metadata["nbgrader"]["grade_id"], "source": c.source}
-            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
 
 
 def decoder(hidden=512, trainable=True):

@@ -30,6 +30,9 @@ GRADE_IDS = tuple(f"test_decoder_{name}" for name in TESTS)
 POINTS = (1, 1, 1, 1, 1, 2)
 FULL = POINTS
 CANARY_SECRET = "CANARY-7f3a9c-do-not-leak"
+#: What the student "hand" answers to question 1 (graded by hand in the Formgrader).
+HAND_ANSWER = ("The two losses end close to each other, so the VAE does not overfit much; "
+               "validation is computed after the epoch, with better weights.")
 EXERCISE_ID = "decoder-exercise"
 LOAD_LINE = "# %load ../solutions/decoder_vae.py"
 
@@ -291,6 +294,10 @@ def _with(release: nbformat.NotebookNode, code: str | None = None, *, keep_load_
     return nb
 
 
+def _answer_question(nb: nbformat.NotebookNode) -> None:
+    _cell(nb, "answer-overfitting").source = HAND_ANSWER
+
+
 def _delete_hidden_layer_test(nb: nbformat.NotebookNode) -> None:
     nb.cells = [cell for cell in nb.cells if cell.get("id") != "test-decoder-hidden-layer"]
 
@@ -316,8 +323,8 @@ def build(release: nbformat.NotebookNode, solution: str, canaries: tuple[str, ..
     zero = (0, 0, 0, 0, 0, 0)
     return [
         # Right answers, written every way the TP allows: full marks.
-        Student("hand", "correct decoder written by hand", _with(release, decoder_code()),
-                FULL, "written"),
+        Student("hand", "correct decoder written by hand, and an answer to question 1",
+                _with(release, decoder_code(), edit=_answer_question), FULL, "written"),
         Student("loaded", "correct decoder pulled in with %load", _with(release, loaded,
                 keep_load_line=False), FULL, "loaded"),
         Student("sequential", "functionally equal: Sequential, other names",

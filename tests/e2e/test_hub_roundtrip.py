@@ -45,7 +45,8 @@ COURSE_ID = "vae-tp"
 ASSIGNMENT = "vae"
 NOTEBOOK = "vae_tp.ipynb"
 EXERCISE_ID = "decoder-exercise"
-POINTS = 7  # five visible graded tests of one point, one hidden test of two
+POINTS = 7  # autograded: five visible tests of one point, one hidden test of two
+MAX_SCORE = 11  # and four questions of one point, graded by hand
 PROXY = REPO / "tools" / "e2e" / "node_modules" / ".bin" / "configurable-http-proxy"
 COURSE_VENV = Path(sys.prefix)
 
@@ -399,7 +400,7 @@ def test_assignment_round_trip_on_jupyterhub(hub):
     grades = {row["student_id"]: row for row in csv.DictReader(io.StringIO(grades_text))}
     assert set(grades) == {student1, student2}, grades_text
     assert float(grades[student1]["score"]) == POINTS, grades_text
-    assert float(grades[student1]["max_score"]) == POINTS, grades_text
+    assert float(grades[student1]["max_score"]) == MAX_SCORE, grades_text
     assert float(grades[student2]["score"]) == 0, grades_text
     # Graded through the bubblewrap sandbox, as the unprivileged instructor.
     for student in (student1, student2):
@@ -416,8 +417,8 @@ def test_assignment_round_trip_on_jupyterhub(hub):
         html_model = server.call(
             "GET", f"/api/contents/{folders[0]['path']}/{Path(NOTEBOOK).stem}.html").json()
         html = html_model["content"]
-        assert re.search(rf"Score:\s*{score}(\.0)?\s*/\s*{POINTS}(\.0)?", html), \
-            f"{user}'s feedback does not show {score} / {POINTS}"
+        assert re.search(rf"Score:\s*{score}(\.0)?\s*/\s*{MAX_SCORE}(\.0)?", html), \
+            f"{user}'s feedback does not show {score} / {MAX_SCORE}"
         html_path = homes[role] / html_model["path"]
         assert pwd.getpwuid(html_path.stat().st_uid).pw_name == user
     print(f"\nJupyterHub round trip: {time.perf_counter() - started:.0f} s")

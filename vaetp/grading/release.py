@@ -10,9 +10,14 @@ from vaetp.grading import markers
 
 
 def secret_lines(nb: nbformat.NotebookNode) -> dict[str, list[str]]:
-    """Distinctive lines (20+ characters) of the master's solutions and hidden tests."""
+    """Distinctive lines (20+ characters) of the master's solutions (code regions, and the
+    model answers of the manually graded markdown cells) and hidden tests."""
     sources = [cell.source for cell in nb.cells]
+    answers = sorted({line.strip() for cell in nb.cells if cell.cell_type == "markdown"
+                      and cell.metadata.get("nbgrader", {}).get("solution")
+                      for line in cell.source.splitlines() if len(line.strip()) >= 20})
     return {"solution": markers.distinctive_lines(sources, markers.SOLUTION),
+            "model answer": answers,
             "hidden test": markers.distinctive_lines(sources, markers.HIDDEN_TESTS)}
 
 
@@ -35,7 +40,7 @@ def audit_release(release: Path, master_nb: nbformat.NotebookNode, ship: bool) -
             if marker in text and not shipped_solution:
                 problems.append(f"release/{rel}: contains the marker '### {marker}'")
         for kind, lines in secrets.items():
-            if kind == "solution" and shipped_solution:
+            if kind != "hidden test" and shipped_solution:
                 continue
             for line in lines:
                 if line in text:
