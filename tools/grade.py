@@ -293,7 +293,7 @@ def cmd_grades(course: Path) -> int:
         for row in rows:
             writer.writerow({**row, "decoder_cell": kinds.get(row["student_id"], ""),
                              "sandbox": sandboxes.get(row["student_id"], "")})
-    names, scores, max_score = report.cell_scores(course, course_id(course))
+    names, scores, max_score, auto_max = report.cell_scores(course, course_id(course))
     unsandboxed = sorted(s for s, mode in sandboxes.items() if mode != "bubblewrap")
     if unsandboxed:
         print(f"WARNING: graded without a sandbox: {', '.join(unsandboxed)}", file=sys.stderr)
@@ -308,7 +308,7 @@ def cmd_grades(course: Path) -> int:
             writer.writerow([student, f"{total:g}", f"{max_score:g}", *[
                 "" if x is None else f"{x:g}" for x in cells], kinds.get(student, ""),
                 sandboxes.get(student, ""),
-                report.notes(course, student, kinds.get(student), total, max_score)])
+                report.notes(course, student, kinds.get(student), total, auto_max)])
     print(f"wrote {grades_csv} (nbgrader export + decoder_cell, sandbox) and {report_csv} "
           "(per test, notes)")
     with report_csv.open(encoding="utf-8") as fh:

@@ -63,12 +63,13 @@ def decoder_cell_kind(nb: nbformat.NotebookNode, solutions: dict[str, str]) -> s
 
 def grading_notes(course: Path, student: str) -> str:
     """What the grader did to this submission beyond running it (for the instructor)."""
-    from nbgrader.utils import compute_checksum, is_grade, is_locked
+    from nbgrader.utils import compute_checksum, is_grade, is_locked, is_solution
 
     notes = []
     submitted = nbformat.read(course / "submitted" / student / ASSIGNMENT / NOTEBOOK, as_version=4)
     edited = [cell.metadata.nbgrader["grade_id"] for cell in submitted.cells
-              if (is_grade(cell) or is_locked(cell)) and "checksum" in cell.metadata.nbgrader
+              if (is_grade(cell) or is_locked(cell)) and not is_solution(cell)
+              and "checksum" in cell.metadata.nbgrader
               and compute_checksum(cell) != cell.metadata.nbgrader["checksum"]]
     if edited:
         notes.append("read-only cell(s) edited, restored before grading: " + " ".join(edited))
@@ -90,21 +91,24 @@ def grading_notes(course: Path, student: str) -> str:
     return "; ".join(notes)
 
 
-def cell_scores(course: Path, course_id: str) -> tuple[list[str], dict[str, dict[str, float | None]], float]:
-    """The graded cells (in notebook order) and each student's score on each."""
+def cell_scores(course: Path, course_id: str) -> tuple[
+        list[str], dict[str, dict[str, float | None]], float, float]:
+    """The graded cells in notebook order, each student's score on each, the maximum score and
+    the maximum of the autograded cells (the questions are graded by hand)."""
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id) as gb:
         notebook = gb.find_notebook(NOTEBOOK_ID, ASSIGNMENT)
         names = [cell.name for cell in notebook.grade_cells]
         max_score = sum(cell.max_score for cell in notebook.grade_cells)
+        auto_max = sum(cell.max_score for cell in notebook.grade_cells if cell.cell_type == "code")
         order = {cell.name: i for i, cell in enumerate(notebook.source_cells)}
         names.sort(key=lambda name: order.get(name, 0))
         scores: dict[str, dict[str, float | None]] = {}
         for sub in gb.assignment_submissions(ASSIGNMENT):
             nb = gb.find_submission_notebook(NOTEBOOK_ID, ASSIGNMENT, sub.student.id)
             scores[sub.student.id] = {g.name: g.score for g in nb.grades}
-    return names, scores, max_score
+    return names, scores, max_score, auto_max
 
 
 def grading_sandbox(course: Path, student: str) -> str:
@@ -116,12 +120,12 @@ def grading_sandbox(course: Path, student: str) -> str:
     return "bubblewrap" if mode == "bubblewrap" else "UNSANDBOXED"
 
 
-def notes(course: Path, student: str, kind: str | None, total: float, max_score: float) -> str:
+def notes(course: Path, student: str, kind: str | None, total: float, auto_max: float) -> str:
     """The report's notes column: what the grader did, and what a human should look at."""
     if kind is None:
         return "no submission"
     found = grading_notes(course, student)
-    if total >= max_score > 0 and kind in ("unsolved", "missing"):
+    if total >= auto_max > 0 and kind in ("unsolved", "missing"):
         # The verdicts come from the record the kernel handed over; a record forged in NumPy
         # can pass (docs/instructor.md, Security model). A TA looks at such a submission.
         flag = "LOOK: full marks, yet the exercise cell holds no decoder"
