@@ -80,7 +80,7 @@ release: $(STAMP)  ## nbgrader release into $(COURSE)/release/ (SOLUTIONS=0: no 
 release-zip: $(STAMP)  ## zip the release for an LMS: $(COURSE)/vae_release.zip
 	$(GRADE) zip
 
-autograde: $(STAMP)  ## import SUBMISSIONS=dir (optional), then nbgrader autograde (fast mode)
+autograde: $(STAMP)  ## import SUBMISSIONS=dir (optional), then autograde, each submission sandboxed (SANDBOX=off: not)
 	VAE_TP_FAST=1 $(GRADE) autograde $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)",) \
 		$(if $(filter 0 off no false,$(SANDBOX)),--no-sandbox,) \
 		$(if $(STUDENT),--student "$(STUDENT)",) $(if $(filter 1 yes true,$(FORCE)),--force,) --jobs $(JOBS)
