@@ -4,7 +4,8 @@ JupyterLab serves a copy of the course (notebooks/ and solutions/, as in the rep
 127.0.0.1 in fast mode (VAE_TP_FAST=1). The test opens the student notebook, checks that every
 image renders, loads the solution the student's way (uncomments `# %load ../solutions/...` and
 runs the cell twice), runs the whole TP from the Run menu, checks the check cell's success message
-and the mosaic figure, validates with the nbgrader Lab extension's Validate button, and saves
+and the mosaic figure, answers the four questions (double-click, type, render), validates with
+the nbgrader Lab extension's Validate button, and saves
 screenshots (build/e2e/screenshots/, or the folder VAE_TP_E2E_SCREENSHOTS names: the README's are
 images/screenshots/).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -257,7 +259,28 @@ def test_student_runs_the_tp_in_jupyterlab(lab, page):
     page.wait_for_timeout(500)
     screenshot(mosaic, shots / "lab-mosaic.png")
 
-    # 6. nbgrader's Validate button (saves, then runs the notebook's tests on the server).
+    # 6. Answer the questions (markdown cells graded by hand), as a student does: double-click
+    #    the rendered "YOUR ANSWER HERE", replace it, render the cell.
+    answered = 0
+    while True:
+        todo = page.locator(".jp-Notebook .jp-MarkdownCell .jp-RenderedMarkdown",
+                            has_text=re.compile(r"^\s*YOUR ANSWER HERE\s*$"))
+        if todo.count() == 0:
+            break
+        cell = todo.first
+        cell.scroll_into_view_if_needed()
+        cell.dblclick()
+        editor = page.locator(".jp-Notebook .jp-MarkdownCell:not(.jp-mod-rendered) .cm-content").first
+        editor.wait_for(timeout=10_000)
+        editor.click()
+        page.keyboard.press("Control+a")
+        page.keyboard.type(f"My answer {answered + 1}: the figure shows what the text predicts.")
+        page.keyboard.press("Shift+Enter")
+        answered += 1
+        assert answered <= 10, "a question cell keeps its stub"
+    assert answered == 4, answered
+
+    # 7. nbgrader's Validate button (saves, then runs the notebook's tests on the server).
     page.locator(".validate-button jp-button, .validate-button button").first.click()
     result = page.locator(".validation-success, .validation-failed, .jp-Dialog-body pre")
     result.first.wait_for(timeout=RUN_TIMEOUT_MS)
