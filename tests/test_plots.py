@@ -55,3 +55,17 @@ def test_fast_mode_switch(monkeypatch, value, fast):
     assert plan.fast is fast
     assert plan.epochs == (settings.FAST_EPOCHS if fast else 50)
     assert (plan.train_images is None) is (not fast)
+
+
+def test_the_loss_curves_show_the_two_terms_apart_when_logged(monkeypatch):
+    import matplotlib.pyplot as plt
+
+    monkeypatch.delenv("VAE_TP_FIGURES", raising=False)
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda *a, **k: shown.append(plt.gcf()))
+    plots.loss_curves({"loss": [200.0, 170.0], "reconstruction_loss": [195.0, 164.0],
+                       "val_loss": [190.0, 165.0], "val_reconstruction_loss": [185.0, 159.5]})
+    figure = shown[-1]
+    assert len(figure.axes) == 2
+    kl = [line for line in figure.axes[1].lines if line.get_label() == "KL, training"][0]
+    assert list(kl.get_ydata()) == [5.0, 6.0]

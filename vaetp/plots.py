@@ -69,9 +69,14 @@ def _finish(fig: plt.Figure, name: str) -> None:
 
 
 def loss_curves(history: Mapping[str, Sequence[float]]) -> None:
-    """Training and validation loss per epoch (the history dict returned by `fit`)."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    """Training and validation loss per epoch (the history dict returned by `fit`); when the
+    history also holds `reconstruction_loss`, a second panel shows the two terms apart (the KL
+    term is loss - reconstruction_loss)."""
+    split = "reconstruction_loss" in history
+    fig, axes = plt.subplots(1, 2 if split else 1, figsize=(11 if split else 6, 3.5))
+    axes = np.atleast_1d(axes)
     epochs = np.arange(1, len(history["loss"]) + 1)
+    ax = axes[0]
     ax.plot(epochs, history["loss"], marker="o", label="training")
     if "val_loss" in history:
         ax.plot(epochs, history["val_loss"], marker="o", label="validation (test set)")
@@ -80,6 +85,22 @@ def loss_curves(history: Mapping[str, Sequence[float]]) -> None:
     ax.set_title("VAE loss during training")
     ax.grid(alpha=0.3)
     ax.legend()
+    if split:
+        ax = axes[1]
+        for prefix, style in (("", "-"), ("val_", "--")):
+            if f"{prefix}reconstruction_loss" not in history:
+                continue
+            total = np.asarray(history[f"{prefix}loss"], dtype=float)
+            recon = np.asarray(history[f"{prefix}reconstruction_loss"], dtype=float)
+            which = "validation" if prefix else "training"
+            ax.plot(epochs, recon, style, marker="o", label=f"reconstruction, {which}")
+            ax.plot(epochs, total - recon, style, marker="s", label=f"KL, {which}")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("nats per image (log scale)")
+        ax.set_title("The two terms of the loss")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
     _finish(fig, "loss_curves")
 
 
