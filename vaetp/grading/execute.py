@@ -263,8 +263,8 @@ class GradingExecute(Execute):
 
     def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int):
         cell, resources = self._run_cell(cell, resources, index)
-        if self._dropped.get(index):
-            cell.outputs.append(NotebookNode(
+        if self._dropped.get(index):  # first, so that no later line limit cuts it off
+            cell.outputs.insert(0, NotebookNode(
                 output_type="stream", name="stderr",
                 text=f"[the grader dropped {self._dropped[index]:,} bytes of output beyond its "
                      f"limits ({self.max_cell_output_bytes:,} bytes per cell, "
