@@ -39,6 +39,7 @@ import nbformat
 
 from vaetp.grading import release as release_audit
 from vaetp.grading import report
+from vaetp.grading import layout
 from vaetp.grading.layout import autograded, students
 from vaetp.grading.submissions import SubmissionRefused, import_submissions as _import
 
@@ -99,7 +100,7 @@ def ensure_course(course: Path) -> None:
 
 
 def master(course: Path) -> nbformat.NotebookNode:
-    return nbformat.read(course / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    return nbformat.read(layout.master(course), as_version=4)
 
 
 def course_id(course: Path) -> str:

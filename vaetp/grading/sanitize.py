@@ -34,7 +34,6 @@ from traitlets import Bool
 
 TEXT_MIMES = {"text/plain", "text/latex"}
 IMAGE_MIMES = {"image/png", "image/jpeg", "image/gif"}
-HTML_MIMES = {"text/html", "text/markdown"}
 URL_SCHEMES = {"http", "https", "mailto", "attachment", "data"}
 URL_ATTRIBUTES = {"href", "src", "cite", "longdesc", "srcset", "action", "formaction", "poster",
                   "background", "xlink:href"}
