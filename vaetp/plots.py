@@ -1,4 +1,5 @@
-"""The TP's figures: model drawings, loss curves, reconstructions, latent scatter, mosaic.
+"""The TP's figures: model drawings, loss curves, reconstructions, latent scatter, mosaic, the
+β comparison and the anomaly scores.
 
 Each function draws one figure, shows it, and also saves it as a PNG when `VAE_TP_FIGURES`
 names a folder (that is how `make run` collects the figures of a whole run).
@@ -119,7 +120,7 @@ def reconstructions(originals: np.ndarray, reconstructed: np.ndarray, n: int = 1
     _finish(fig, "reconstructions")
 
 
-def digits(images: np.ndarray, title: str) -> None:
+def digits(images: np.ndarray, title: str, name: str = "generated_digits") -> None:
     """A row of digits (flattened or 28 x 28) with a title."""
     n = len(images)
     fig, axes = plt.subplots(1, n, figsize=(max(2.0, 1.2 * n), 2.2), squeeze=False)
@@ -128,7 +129,7 @@ def digits(images: np.ndarray, title: str) -> None:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title)
-    _finish(fig, "generated_digit")
+    _finish(fig, name)
 
 
 def latent_scatter(z: np.ndarray, labels: np.ndarray) -> None:
@@ -160,3 +161,53 @@ def digit_mosaic(images: np.ndarray, grid: np.ndarray) -> None:
     ax.set_ylabel("z[1]")
     ax.set_title("Digits generated from a grid on the prior N(0, I)")
     _finish(fig, "generated_mosaic")
+
+
+def beta_comparison(panels: Mapping[float, tuple[np.ndarray, np.ndarray]], labels: np.ndarray) -> None:
+    """One column per beta: the latent scatter of the test codes (2-D codes only) above ten
+    generated digits. `panels` maps beta to (codes, generated images)."""
+    betas = sorted(panels)
+    two_d = all(np.shape(codes)[-1] == 2 for codes, _ in panels.values())
+    rows = 2 if two_d else 1
+    fig = plt.figure(figsize=(4.2 * len(betas), 5.6 if two_d else 1.6))
+    grid = fig.add_gridspec(rows, len(betas), height_ratios=[4, 1] if two_d else [1])
+    cmap = plt.get_cmap("tab10")
+    for col, beta in enumerate(betas):
+        codes, images = panels[beta]
+        if two_d:
+            ax = fig.add_subplot(grid[0, col])
+            for digit in range(10):
+                mask = labels == digit
+                ax.scatter(codes[mask, 0], codes[mask, 1], s=1, alpha=0.5, color=cmap(digit))
+            ax.set_title(f"\u03b2 = {beta:g}")
+            ax.set_xlim(-4.5, 4.5)
+            ax.set_ylim(-4.5, 4.5)
+            ax.set_aspect("equal")
+            ax.grid(alpha=0.3)
+        strip = np.concatenate([np.reshape(im, (28, 28)) for im in images], axis=1)
+        ax = fig.add_subplot(grid[rows - 1, col])
+        ax.imshow(strip, cmap="gray_r", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if not two_d:
+            ax.set_title(f"\u03b2 = {beta:g}")
+    fig.suptitle("Latent codes of the test digits (same axes) and digits generated from the prior")
+    _finish(fig, "beta_comparison")
+
+
+def score_histograms(scores: Mapping[str, np.ndarray]) -> None:
+    """The distribution of the anomaly score in each group, on one log-scaled axis."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    values = np.concatenate([np.asarray(v, "float64") for v in scores.values()])
+    low, high = max(values.min(), 1e-3), values.max()
+    bins = np.geomspace(low, high * 1.001, 80)
+    for name, group in scores.items():
+        ax.hist(np.clip(group, low, None), bins=bins, alpha=0.5, density=True,
+                label=f"{name} ({len(group):,})")
+    ax.set_xscale("log")
+    ax.set_xlabel("anomaly score: loss of the image, nats (log scale)")
+    ax.set_ylabel("density")
+    ax.set_title("Scores of a VAE trained without one digit")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    _finish(fig, "anomaly_scores")

@@ -19,6 +19,10 @@ FIGURES_ENV = "VAE_TP_FIGURES"
 FAST_EPOCHS = 2
 FAST_TRAIN_IMAGES = 10_000
 FAST_TEST_IMAGES = 2_000
+#: The later trainings (beta, anomaly detection, convolutional VAE) in fast mode.
+FAST_EXTRA_EPOCHS = 1
+FAST_EXTRA_TRAIN_IMAGES = 2_000
+FAST_EXTRA_TEST_IMAGES = 1_000
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -55,8 +59,12 @@ class TrainingPlan:
         )
 
 
-def training_plan(epochs: int) -> TrainingPlan:
-    """The TP's `epochs` unchanged, or the fast-mode plan when `VAE_TP_FAST` is on."""
+def training_plan(epochs: int, *, extra: bool = False) -> TrainingPlan:
+    """The TP's `epochs` unchanged, or the fast-mode plan when `VAE_TP_FAST` is on. `extra`:
+    one of the later trainings (beta, anomaly, convolutional VAE), shorter still in fast mode."""
+    if fast_mode() and extra:
+        return TrainingPlan(min(epochs, FAST_EXTRA_EPOCHS), FAST_EXTRA_TRAIN_IMAGES,
+                            FAST_EXTRA_TEST_IMAGES, True)
     if fast_mode():
         return TrainingPlan(min(epochs, FAST_EPOCHS), FAST_TRAIN_IMAGES, FAST_TEST_IMAGES, True)
     return TrainingPlan(epochs, None, None, False)

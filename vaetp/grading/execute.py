@@ -10,6 +10,8 @@ gradebook):
    reached, the exercise's probe (`vaetp.grading.exercises`) records what the student built;
    the record, a few MB of numbers, is the only thing kept from the kernel. Cells after the
    last graded cell are not run: the verdicts do not need them (their outputs are empty).
+   Nor are the cells that the master tags `skip-when-grading` (training, figures): every
+   exercise is judged on inputs the grader chooses, so none needs a trained model.
 3. The kernel and its sandbox are destroyed.
 4. The judge (`vaetp.grading.judge`), a fresh sandboxed process, runs each graded cell's code,
    taken from the gradebook (hidden tests included), against the records.
@@ -52,6 +54,8 @@ NOT_RUN = "NotRunByGrader"
 TIMEOUT = "CellTimeoutError"
 KERNEL_DIED = "KernelDied"
 PARAMETERS_CELL = "parameters"
+SKIP_TAG = "skip-when-grading"
+SKIPPED_NOTE = "[not run by the grader: training and figures change no grade]\n"
 
 
 def error_output(ename: str, message: str) -> NotebookNode:
@@ -86,6 +90,16 @@ def master_parameters(master: Path) -> dict[str, int]:
             if value is not None:
                 found[node.targets[0].id] = value
     return found
+
+
+def skipped_when_grading(master: Path) -> set[str]:
+    """Ids of the master's code cells tagged `skip-when-grading`: training and figures, which no
+    verdict depends on (every graded exercise is judged on inputs the grader chooses)."""
+    import nbformat
+
+    nb = nbformat.read(master, as_version=4)
+    return {c.get("id") for c in nb.cells
+            if c.cell_type == "code" and SKIP_TAG in c.get("metadata", {}).get("tags", [])}
 
 
 def _integer(node: ast.AST) -> int | None:
@@ -170,6 +184,7 @@ class GradingExecute(Execute):
         coursedir = CourseDirectory(config=self.config)
         master = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]))
         self._parameters = master_parameters(master / f"{info['notebook']}.ipynb")
+        self._skipped = skipped_when_grading(master / f"{info['notebook']}.ipynb")
         seed_text = f"{info.get('student', '')}/{info['assignment']}/{info['notebook']}"
         self._seed = int(hashlib.sha256(seed_text.encode()).hexdigest()[:8], 16)
 
@@ -278,6 +293,10 @@ class GradingExecute(Execute):
             return cell, resources
         if index > self._last:
             cell.outputs, cell.execution_count = [], None  # not needed for any verdict
+            return cell, resources
+        if cell.get("id") in self._skipped and not cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=SKIPPED_NOTE)]
+            cell.execution_count = None
             return cell, resources
         if self._stop_reason is None and self._deadline is not None \
                 and time.monotonic() >= self._deadline:

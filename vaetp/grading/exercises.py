@@ -7,10 +7,11 @@ record under a private MIME type, as base64. Only that record leaves the kernel.
 (`vaetp.grading.judge`) then runs the graded cells' code, taken from the gradebook, against
 the record, in a process that never ran student code.
 
-To add an exercise: give its graded cells a common prefix, write its record (extract / to_bytes
-/ from_bytes, like vaetp/decoder_data.py) and checks that accept the record, and add an
-`Exercise` below whose `probe` calls the extract and whose `namespace` binds the names the
-graded cells use.
+To add an exercise: give its graded cells a common prefix; write a module `vaetp/<name>_checks.py`
+with an `extract_...` that calls the student's function on inputs chosen from a seed
+(`vaetp.calls.run`) and `check_*` functions that accept the live function or its record (see
+vaetp/loss_checks.py); then add a `_function_exercise(...)` below. The decoder, recorded as
+weights and outputs, has its own record format (vaetp/decoder_data.py).
 """
 
 from __future__ import annotations
@@ -55,7 +56,74 @@ def _decoder_namespace(blob: bytes | None, parameters: dict[str, int]) -> dict[s
             "decoder_spec": checks.DecoderSpec.from_parameters(parameters), **parameters}
 
 
-EXERCISES = (Exercise("decoder", "test_decoder_", _decoder_probe, _decoder_namespace),)
+def _function_probe(module: str, extract: str, names: tuple[str, ...],
+                    parameters: tuple[str, ...]) -> Callable[[dict[str, int], int], str]:
+    """The probe of a function exercise: `module.extract(<the notebook's names>, <parameters>,
+    seed=...)`, a `vaetp.calls.CallRecord`, displayed as bytes."""
+
+    def probe(values: dict[str, int], seed: int) -> str:
+        args = [f"names.get({n!r})" for n in names]
+        args += [str(int(values[p])) for p in parameters]
+        return f"""\
+def _vaetp_record():
+    import base64
+    from IPython.display import display
+    from vaetp import calls, {module}
+    names = get_ipython().user_ns
+    record = {module}.{extract}({", ".join(args)}, seed={int(seed)})
+    display({{"{MIME}": base64.b64encode(calls.to_bytes(record)).decode()}}, raw=True)
+_vaetp_record()
+del _vaetp_record
+"""
+
+    return probe
+
+
+def _function_namespace(module: str, record_name: str, names: tuple[str, ...]
+                        ) -> Callable[[bytes | None, dict[str, int]], dict[str, Any]]:
+    """The judge's names for a function exercise: the module, the record under the first of
+    `names` (the others, which only the live check needs, are placeholders), the parameters."""
+
+    def namespace(blob: bytes | None, parameters: dict[str, int]) -> dict[str, Any]:
+        import importlib
+
+        from vaetp import calls
+
+        record = calls.CallRecord(record_name, calls.MISSING) if blob is None else \
+            calls.from_bytes(blob, record_name)
+        found: dict[str, Any] = {n: None for n in names[1:]}
+        found[names[0]] = record
+        return {module: importlib.import_module(f"vaetp.{module}"), **found, **parameters}
+
+    return namespace
+
+
+def _function_exercise(name: str, prefix: str, module: str, extract: str, names: tuple[str, ...],
+                       parameters: tuple[str, ...], record_name: str) -> Exercise:
+    return Exercise(name, prefix, _function_probe(module, extract, names, parameters),
+                    _function_namespace(module, record_name, names))
+
+
+EXERCISES = (
+    _function_exercise("kl_divergence", "test_kl_", "loss_checks", "extract_kl",
+                       ("kl_divergence",), ("latent_dim",), "kl_divergence"),
+    Exercise("decoder", "test_decoder_", _decoder_probe, _decoder_namespace),
+    _function_exercise("vae", "test_vae_", "vae_checks", "extract_vae",
+                       ("vae", "encoder", "decoder"), ("original_dim",), "vae"),
+    _function_exercise("reconstruction_loss", "test_reconstruction_", "loss_checks",
+                       "extract_reconstruction", ("reconstruction_loss",), ("original_dim",),
+                       "reconstruction_loss"),
+    _function_exercise("generate_digits", "test_generation_", "generation_checks",
+                       "extract_generation", ("generate_digits",), ("latent_dim", "original_dim"),
+                       "generate_digits"),
+    _function_exercise("anomaly_scores", "test_anomaly_scores_", "anomaly_checks",
+                       "extract_anomaly_scores", ("anomaly_scores",),
+                       ("latent_dim", "original_dim"), "anomaly_scores"),
+    _function_exercise("roc_auc", "test_roc_auc_", "anomaly_checks", "extract_roc_auc",
+                       ("roc_auc",), (), "roc_auc"),
+    _function_exercise("conv_vae", "test_conv_", "conv_checks", "extract_conv_vae",
+                       ("conv_encoder", "conv_decoder"), ("latent_dim",), "conv_vae"),
+)
 
 
 def exercise_of(grade_id: str) -> Exercise | None:

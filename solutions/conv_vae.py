@@ -1,0 +1,18 @@
+# Solution to the exercise 'conv_exercise' (generated from the master notebook).
+image_inputs = keras.Input(shape=(28, 28, 1), name="image")
+c = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(image_inputs)
+c = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(c)
+c = layers.Flatten()(c)
+c = layers.Dense(16, activation="relu")(c)
+conv_z_mean = layers.Dense(latent_dim, name="z_mean")(c)
+conv_z_log_var = layers.Dense(latent_dim, name="z_log_var")(c)
+conv_z = Sampling(seed=SEED, name="z")(conv_z_mean, conv_z_log_var)
+conv_encoder = keras.Model(image_inputs, [conv_z_mean, conv_z_log_var, conv_z], name="conv_encoder")
+
+conv_latent_inputs = keras.Input(shape=(latent_dim,), name="z_sampling")
+c = layers.Dense(7 * 7 * 64, activation="relu")(conv_latent_inputs)
+c = layers.Reshape((7, 7, 64))(c)
+c = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(c)
+c = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(c)
+conv_outputs = layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid")(c)
+conv_decoder = keras.Model(conv_latent_inputs, conv_outputs, name="conv_decoder")
