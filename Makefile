@@ -102,16 +102,20 @@ example-class: $(STAMP)  ## 3 simulated submissions from the release, in build/e
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 BENCH_ARGS ?=
-.PHONY: bench bench-full bench-grading
+.PHONY: bench bench-full bench-grading bench-budgets
 
 $(BENCH_STAMP): $(STAMP) bench/setup_venv.py
 	rm -rf $(BENCH_VENV)
 	$(PYTHON) bench/setup_venv.py $(VENV) $(BENCH_VENV)
 	touch $@
 
-bench: $(BENCH_STAMP)  ## time the TP's training beside Keras, PyTorch and the GEMM bound, and grading (< 15 min)
+bench: $(BENCH_STAMP)  ## time the TP's training beside Keras, PyTorch and the GEMM bound, grading, and the time budgets (< 30 min)
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/grading.py --students 10 --baseline
+	$(BIN)/python bench/budgets.py --full
+
+bench-budgets: $(STAMP)  ## the whole notebook against its budgets: fast mode (30 s) and the full run (10 min)
+	$(BIN)/python bench/budgets.py --full
 
 bench-grading: $(STAMP)  ## the grading rows alone: s per submission, sandboxed, not, and before the sandbox
 	$(BIN)/python bench/grading.py --students 10 --baseline

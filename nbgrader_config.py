@@ -12,16 +12,12 @@ c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 c.CourseDirectory.course_id = "vae-tp"
 c.CourseDirectory.source_directory = "source"
 
-# What replaces the solution region of the exercise cell in the student notebook. No `raise`:
-# JupyterLab applies `%load` (it replaces the cell with the solution) only when the cell runs
-# without error, so a stub that raised would make "uncomment %load and run" do nothing. The
-# check cell and the first graded test then say, in plain words, that `decoder` is missing.
-c.ClearSolutions.code_stub = {
-    "python": (
-        "# YOUR CODE HERE: replace None with the decoder, a keras.Model (see the instructions above).\n"
-        "decoder = None"
-    )
-}
+# What replaces the solution region of each exercise cell in the student notebook: a comment.
+# No `raise`: JupyterLab applies `%load` (it replaces the cell with the solution) only when the
+# cell runs without error, so a stub that raised would make "uncomment %load and run" do
+# nothing. The check cell and the first graded test then say, in plain words, that the name
+# the exercise asks for (`kl_divergence`, `decoder`, ...) is missing.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE (see the instructions above)"}
 
 # --- Grading: sandboxed execution, verdicts from outside the student's kernel (docs/instructor.md,
 # "Security model"). ---

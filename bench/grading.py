@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                         str(template), "release", "--no-solutions"], check=True,
                        capture_output=True)
         release = nbformat.read(template / "release" / "vae" / "vae_tp.ipynb", as_version=4)
-        solution = (ROOT / "solutions" / "decoder_vae.py").read_text(encoding="utf-8")
-        hand = next(s for s in simulated_class.build(release, solution) if s.name == "hand")
+        solutions = simulated_class.solutions_in(ROOT / "solutions")
+        hand = next(s for s in simulated_class.build(release, solutions) if s.name == "hand")
         inbox = tmp / "inbox"
         inbox.mkdir()
         for k in range(args.students):

@@ -5,7 +5,7 @@ nbgrader, through the bubblewrap sandbox, in a scratch course folder: release (w
 then without), zip, autograde a flat folder of submissions, feedback, grades; then a
 resubmission refused, forced, regraded. The class (tools/simulated_class.py) is built from that
 release: every way a student notebook can go wrong and every trick we could think of, each
-with its exact expected score on each of the six graded tests. Canaries in source/ and in
+with its exact expected score on each graded test of each exercise. Canaries in source/ and in
 another student's folder, a listening socket on the loopback, the gradebook, the repository's
 git status and the host's processes are checked around the round.
 """
@@ -162,14 +162,14 @@ def round_(tmp_path_factory):
     # 1. Release for self-study: solutions shipped next to the assignment folder, then zipped.
     grade(course, "release")
     out["with_solutions"] = release_text(course)
-    load = re.search(r"^# %load (\S+)$", out["with_solutions"]["vae/vae_tp.ipynb"], re.M).group(1)
-    out["load_target"] = (course / "release" / "vae" / load).resolve()
-    out["load_resolves"] = out["load_target"].is_file()
+    loads = re.findall(r"^# %load (\S+)$", out["with_solutions"]["vae/vae_tp.ipynb"], re.M)
+    out["load_targets"] = [(course / "release" / "vae" / load).resolve() for load in loads]
+    out["load_resolves"] = all(target.is_file() for target in out["load_targets"])
     grade(course, "zip")
     with zipfile.ZipFile(course / "vae_release.zip") as archive:
         out["zip"] = sorted(archive.namelist())
     release_nb = nbformat.read(course / "release" / NOTEBOOK, as_version=4)
-    solution = (course / "release" / "solutions" / "decoder_vae.py").read_text(encoding="utf-8")
+    solutions = simulated_class.solutions_in(course / "release" / "solutions")
 
     # 2. Release for a graded run: no solutions.
     done = grade(course, "release", "--no-solutions")
@@ -185,7 +185,7 @@ def round_(tmp_path_factory):
         canary.parent.mkdir(parents=True, exist_ok=True)
         canary.write_text(simulated_class.CANARY_SECRET + "\n")
     listener = Listener()
-    corpus = simulated_class.build(release_nb, solution, tuple(map(str, canaries)),
+    corpus = simulated_class.build(release_nb, solutions, tuple(map(str, canaries)),
                                    listener.port)
     inbox = tmp / "inbox"
     inbox.mkdir()
@@ -240,11 +240,14 @@ def round_(tmp_path_factory):
 
 def test_release_ships_solutions_where_the_load_line_finds_them(round_):
     course, texts = round_["course"], round_["with_solutions"]
-    assert set(texts) == {"vae/vae_tp.ipynb", "solutions/decoder_vae.py"}
-    assert texts["solutions/decoder_vae.py"] == (ROOT / "solutions" / "decoder_vae.py").read_text()
-    assert round_["load_resolves"], round_["load_target"]
-    assert round_["load_target"] == course / "release" / "solutions" / "decoder_vae.py"
-    assert round_["zip"] == ["solutions/decoder_vae.py", "vae/vae_tp.ipynb"]
+    shipped = {f"solutions/{p.name}": p for p in (ROOT / "solutions").glob("*.py")}
+    assert set(texts) == {"vae/vae_tp.ipynb", *shipped}
+    for name, path in shipped.items():
+        assert texts[name] == path.read_text(), name
+    # every exercise's %load line finds its file, and every shipped file is some exercise's
+    assert round_["load_resolves"], round_["load_targets"]
+    assert sorted(round_["load_targets"]) == sorted((course / "release" / name).resolve() for name in shipped)
+    assert round_["zip"] == sorted([*shipped, "vae/vae_tp.ipynb"])
 
 
 def test_release_is_the_committed_student_notebook(round_):
@@ -284,8 +287,8 @@ def test_every_submission_is_graded_and_the_run_finishes(round_):
 def test_every_student_gets_the_expected_score_on_each_test(round_):
     report = round_["report"]
     expected = {name: student.scores for name, student in round_["corpus"].items()}
-    found = {name: tuple(int(float(report[name][f"test_decoder_{test}"]))
-                         for test in simulated_class.TESTS) for name in expected}
+    found = {name: {test: int(float(report[name][test])) for test in scores}
+             for name, scores in expected.items()}
     wrong = {name: (f"expected {expected[name]}", f"got {found[name]}")
              for name in expected if expected[name] != found[name]}
     assert not wrong, json.dumps(wrong, indent=1)
@@ -328,7 +331,7 @@ def test_feedback_html_shows_the_plain_message_of_each_failed_test(round_):
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
             errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
-            if grade_id.startswith("test_decoder_") and errors:
+            if grade_id.startswith("test_") and errors:
                 # the plain sentence, alone: no traceback, no test code, no grader path
                 assert len(errors) == 1 and errors[0].traceback == [
                     f"\x1b[0;31m{errors[0].ename}\x1b[0m: {errors[0].evalue}"], (name, grade_id)
@@ -344,7 +347,7 @@ def test_resubmission_is_refused_without_force_then_regraded_alone(round_):
     assert "--force" in refused.stderr and RESUBMITTER in refused.stderr
     assert round_["after_refusal"] == round_["before_refusal"]
     row = round_["report_after"][RESUBMITTER]
-    assert row["score"] == str(sum(simulated_class.POINTS)) and row["decoder_cell"] == "written"
+    assert row["score"] == str(round_["corpus"]["hand"].total) and row["decoder_cell"] == "written"
     assert round_["others_after"] == round_["others_before"]
     for name in round_["corpus"]:
         if name != RESUBMITTER:
@@ -401,4 +404,4 @@ def test_a_students_answer_to_a_question_reaches_the_formgrader_as_written(round
     nb = nbformat.read(round_["course"] / "autograded" / "hand" / NOTEBOOK, as_version=4)
     answer = next(c for c in nb.cells if c.get("id") == "answer-overfitting")
     assert answer.source == simulated_class.HAND_ANSWER
-    assert MAX_SCORE == sum(simulated_class.POINTS) + 4
+    assert MAX_SCORE == round_["corpus"]["hand"].total + 5  # five questions, one point each

@@ -17,12 +17,13 @@ TESTS = ["test_decoder_input_shape", "test_decoder_hidden_layer", "test_decoder_
          "test_decoder_computes_and_learns"]
 
 
-def graded_sources():
+def graded_sources(prefix="test_decoder_"):
     import nbformat
 
     nb = nbformat.read(MASTER, as_version=4)
     return [{"grade_id": c.metadata["nbgrader"]["grade_id"], "source": c.source}
-            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+            and c.metadata["nbgrader"]["grade_id"].startswith(prefix)]
 
 
 def decoder(hidden=512, trainable=True):
@@ -51,7 +52,16 @@ def record(model, seed=7):
 def test_the_graded_tests_are_the_masters_and_use_its_parameters():
     assert [t["grade_id"] for t in graded_sources()] == TESTS
     assert master_parameters(MASTER) == {"batch_size": 100, "original_dim": 784,
-                                         "intermediate_dim": 512, "latent_dim": 2, "epochs": 50}
+                                         "intermediate_dim": 512, "latent_dim": 2, "epochs": 50,
+                                         "beta_epochs": 10, "anomaly_digit": 9,
+                                         "anomaly_epochs": 10, "conv_budget": 250_000,
+                                         "conv_epochs": 5}
+
+
+def test_every_graded_test_of_the_master_belongs_to_an_exercise():
+    from vaetp.grading.exercises import exercise_of
+
+    assert all(exercise_of(t["grade_id"]) for t in graded_sources(prefix="test_"))
 
 
 def test_a_correct_decoder_passes_every_test(tmp_path):

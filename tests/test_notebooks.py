@@ -150,18 +150,18 @@ def test_seeded_runs_give_the_same_numbers(student_run, master_run):
     assert student_run[2]["history"] == master_run[2]["history"]
 
 
-def test_released_notebook_stops_right_after_the_exercise_with_a_plain_message(tmp_path, monkeypatch):
-    """Run All on the release: the check cell says the decoder is missing, the first graded
-    test stops the run with the same words, and no cell before the exercise fails."""
+def test_released_notebook_stops_right_after_the_first_exercise_with_a_plain_message(tmp_path, monkeypatch):
+    """Run All on the release: the check cell says `kl_divergence` is missing, the first graded
+    test stops the run with the same words, and no cell before it fails."""
     monkeypatch.setenv("VAE_TP_FAST", "1")
     nb = nbformat.read(STUDENT, as_version=4)
     with pytest.raises(CellExecutionError) as raised:
         execute(nb, tmp_path)
-    assert raised.value.ename == "DecoderMismatch"
-    assert "there is no `decoder` yet" in raised.value.evalue
-    assert "there is no `decoder` yet" in stream_text(cell(nb, "decoder-check"))
+    assert raised.value.ename == "AnswerMismatch"
+    assert "there is no `kl_divergence`" in raised.value.evalue
+    assert "there is no `kl_divergence`" in stream_text(cell(nb, "kl-check"))
     errors = [c.id for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
-    assert errors == ["test-decoder-input-shape"]
+    assert errors == ["test-kl-shape"]
 
 
 def with_spec_outputs(student: nbformat.NotebookNode) -> nbformat.NotebookNode:

@@ -85,11 +85,17 @@ def test_student_notebook_has_no_solution_and_no_hidden_test():
     text = STUDENT.read_text(encoding="utf-8")
     for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "check_every_weight_learns", 'name="decoder_output"'):
         assert marker not in text
-    exercise = next(c for c in nbformat.read(STUDENT, as_version=4).cells if c.id == "decoder-exercise")
-    assert exercise.source.startswith("# %load ../solutions/decoder_vae.py\n")
-    # No `raise` in the stub: JupyterLab ignores `%load` in a cell that ends in an error.
-    assert exercise.source.rstrip().endswith("decoder = None")
-    assert "raise" not in exercise.source
+    exercises = [c for c in nbformat.read(STUDENT, as_version=4).cells
+                 if "%load ../solutions/" in c.source]
+    assert [c.id for c in exercises] == ["kl-exercise", "decoder-exercise", "vae-exercise",
+                                         "reconstruction-exercise", "generate-exercise",
+                                         "anomaly-exercise", "conv-exercise"]
+    for exercise in exercises:
+        # the %load line, then a comment: no `raise` in the stub (JupyterLab ignores `%load`
+        # in a cell that ends in an error), no code that would hide a missing answer
+        load, *rest = exercise.source.strip().splitlines()
+        assert load.startswith("# %load ../solutions/") and load.endswith(".py"), exercise.id
+        assert rest == ["# YOUR CODE HERE (see the instructions above)"], (exercise.id, rest)
 
 
 def test_stale_student_notebook_is_detected(tmp_path, monkeypatch):

@@ -309,7 +309,8 @@ def cmd_grades(course: Path) -> int:
             writer.writerow([student, f"{total:g}", f"{max_score:g}", *[
                 "" if x is None else f"{x:g}" for x in cells], kinds.get(student, ""),
                 sandboxes.get(student, ""),
-                report.notes(course, student, kinds.get(student), total, auto_max)])
+                report.notes(course, student, kinds.get(student),
+                             *report.decoder_scores(names, scores[student], course, course_id(course)))])
     print(f"wrote {grades_csv} (nbgrader export + decoder_cell, sandbox) and {report_csv} "
           "(per test, notes)")
     with report_csv.open(encoding="utf-8") as fh:
@@ -323,23 +324,23 @@ def cmd_grades(course: Path) -> int:
 
 
 def cmd_example_class(course: Path, out: Path) -> int:
-    """Three submissions made from the release: alice %loads the solution, bob writes a decoder
+    """Three submissions made from the release: alice %loads every solution, bob writes a decoder
     with 256 hidden units, carol hands the release in unsolved."""
     import simulated_class  # tools/simulated_class.py: the simulated students
 
     released = course / "release" / ASSIGNMENT / NOTEBOOK
     if not released.is_file():
         raise Refused(f"no release in {released.parent}: run the release step first (make release)")
-    solution = generate.solutions(master(course))["decoder_vae.py"]
-    corpus = {s.name: s for s in simulated_class.build(nbformat.read(released, as_version=4), solution)}
+    release_nb = nbformat.read(released, as_version=4)
+    corpus = {s.name: s for s in simulated_class.build(release_nb, generate.solutions(master(course)))}
+    total = sum(simulated_class.graded_tests(release_nb).values())
     out.mkdir(parents=True, exist_ok=True)
     for student, case in (("alice", "loaded"), ("bob", "hidden256"), ("carol", "unsolved")):
         path = out / f"{student}.ipynb"
         if path.exists():
             raise Refused(f"{path} exists: give another --out, or remove it yourself")
         nbformat.write(corpus[case].notebook, path)
-        print(f"wrote {path}: {corpus[case].why}, expected {corpus[case].total} / "
-              f"{sum(simulated_class.POINTS)}")
+        print(f"wrote {path}: {corpus[case].why}, expected {corpus[case].total} / {total}")
     return 0
 
 

@@ -1,10 +1,11 @@
 """A class of simulated students, built from the real release: every way a submission can go
 wrong, and every way a hostile one can try to cheat, spy or break the grader.
 
-`build(release_notebook, solution_text)` returns one `Student` per case: the notebook a student
-would hand in (the release, edited the way that student did), the score expected on each of
-the six graded tests, how the decoder cell was made (the %load report) and words that the
-student's feedback HTML must show (or must never show). tests/test_grading.py grades them with
+`build(release_notebook, solutions)` returns one `Student` per case: the notebook a student
+would hand in (the release with every exercise %load'ed, then edited the way that student
+did), the points expected on each graded test (by grade id), how the decoder cell was made
+(the %load report) and words that the student's feedback HTML must show (or must never show).
+Every graded test of every exercise has at least one student who fails it. tests/test_grading.py grades them with
 the real nbgrader, through the sandbox; `tools/grade.py example-class` hands three of them to
 an instructor for a try.
 
@@ -19,16 +20,11 @@ ever shows their secret.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 
 import nbformat
 
-#: The graded test cells, in notebook order, their nbgrader grade ids and points.
-TESTS = ("input_shape", "hidden_layer", "output_layer", "parameter_count", "composition",
-         "computes_and_learns")
-GRADE_IDS = tuple(f"test_decoder_{name}" for name in TESTS)
-POINTS = (1, 1, 1, 1, 1, 2)
-FULL = POINTS
 CANARY_SECRET = "CANARY-7f3a9c-do-not-leak"
 #: What the student "hand" answers to question 1 (graded by hand in the Formgrader).
 HAND_ANSWER = ("The two losses end close to each other, so the VAE does not overfit much; "
@@ -37,12 +33,29 @@ EXERCISE_ID = "decoder-exercise"
 LOAD_LINE = "# %load ../solutions/decoder_vae.py"
 
 
+def graded_tests(release: nbformat.NotebookNode) -> dict[str, int]:
+    """The release's graded test cells (grade id: points), in notebook order."""
+    return {c.metadata["nbgrader"]["grade_id"]: int(c.metadata["nbgrader"]["points"])
+            for c in release.cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def exercise_cells(release: nbformat.NotebookNode) -> dict[str, str]:
+    """Each exercise cell's id and the solution file its `%load` line names."""
+    found = {}
+    for cell in release.cells:
+        match = re.search(r"^# %load \.\./solutions/(\S+)$", cell.source, re.M)
+        if cell.cell_type == "code" and match:
+            found[cell.get("id")] = match.group(1)
+    return found
+
+
 @dataclass
 class Student:
     name: str
     why: str
     notebook: nbformat.NotebookNode
-    scores: tuple[int, ...]  # expected, in the order of TESTS
+    scores: dict[str, int]  # expected points on each graded test, by grade id
     decoder_cell: str  # expected kind (tools/grade.py decoder_cell_kind)
     feedback: list[str] = field(default_factory=list)  # must appear in the feedback HTML
     notes: list[str] = field(default_factory=list)  # must appear in the report's notes
@@ -50,7 +63,7 @@ class Student:
 
     @property
     def total(self) -> int:
-        return sum(self.scores)
+        return sum(self.scores.values())
 
 
 def decoder_code(latent: str = "latent_dim", hidden: int | None = 512, hidden_act: str = "relu",
@@ -259,7 +272,7 @@ import subprocess
 subprocess.Popen(["bash", "-c", ":(){ :|:& };:"])
 import time
 time.sleep(5)
-decoder = None
+conv_encoder = conv_decoder = None
 """
 
 DISK_BOMB = decoder_code() + """\
@@ -279,19 +292,76 @@ display(Javascript("window.__pwned = 3"))
 """
 
 
+# Wrong answers to the other exercises (each student gets every other exercise right).
+KL_SIGN = "def kl_divergence(z_mean, z_log_var):\n    return 0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)\n"
+KL_BATCH_MEAN = "def kl_divergence(z_mean, z_log_var):\n    kl = -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)\n    return ops.mean(kl)\n"
+KL_SIGMA = "def kl_divergence(z_mean, z_log_var):\n    return -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(0.5 * z_log_var), axis=-1)\n"
+VAE_Z_MEAN = 'vae = keras.Model(inputs, decoder(z_mean), name="vae_mlp")\n'
+VAE_NEW_LAYERS = """\
+hidden = layers.Dense(intermediate_dim, activation="relu")(encoder(inputs))
+vae = keras.Model(inputs, layers.Dense(original_dim, activation="sigmoid")(hidden), name="vae_mlp")
+"""
+RECON_MEAN = "def reconstruction_loss(x, x_decoded):\n    return keras.losses.binary_crossentropy(x, x_decoded)\n"
+RECON_SWAPPED = "def reconstruction_loss(x, x_decoded):\n    return original_dim * keras.losses.binary_crossentropy(x_decoded, x)\n"
+RECON_BATCH_MEAN = "def reconstruction_loss(x, x_decoded):\n    return ops.mean(original_dim * keras.losses.binary_crossentropy(x, x_decoded))\n"
+GEN_FLAT = "def generate_digits(decoder, n, seed=None):\n    return decoder.predict(keras.random.normal((n, latent_dim), seed=seed), verbose=0)\n"
+GEN_FIXED_SEED = "def generate_digits(decoder, n, seed=SEED):\n    z = keras.random.normal((n, latent_dim), seed=seed)\n    return decoder.predict(z, verbose=0).reshape(n, 28, 28)\n"
+GEN_UNIFORM = "def generate_digits(decoder, n, seed=None):\n    z = keras.random.uniform((n, latent_dim), seed=seed)\n    return decoder.predict(z, verbose=0).reshape(n, 28, 28)\n"
+GEN_GLOBAL_DECODER = "trained_decoder = decoder\n\ndef generate_digits(decoder, n, seed=None):\n    z = keras.random.normal((n, latent_dim), seed=seed)\n    return trained_decoder.predict(z, verbose=0).reshape(n, 28, 28)\n"
+ROC = """
+
+def roc_auc(normal_scores, anomaly_scores):
+    normal, anomalous = np.asarray(normal_scores)[None, :], np.asarray(anomaly_scores)[:, None]
+    return float(np.mean(anomalous > normal) + 0.5 * np.mean(anomalous == normal))
+"""
+SCORES = """\
+def anomaly_scores(stats_encoder, decoder, x):
+    z_mean, z_log_var = stats_encoder.predict(x, verbose=0)
+    x_decoded = decoder.predict(z_mean, verbose=0)
+    return ops.convert_to_numpy(reconstruction_loss(x, x_decoded) + kl_divergence(z_mean, z_log_var))
+"""
+ANOMALY_RECON_ONLY = SCORES.replace(" + kl_divergence(z_mean, z_log_var)", "") + ROC
+ANOMALY_SAMPLED_Z = SCORES.replace(
+    "decoder.predict(z_mean, verbose=0)",
+    "decoder.predict(z_mean + np.exp(0.5 * z_log_var) * np.random.normal(size=z_mean.shape), verbose=0)") + ROC
+ANOMALY_BATCH_MEAN = SCORES.replace("return ops.convert_to_numpy(", "return np.mean(ops.convert_to_numpy(") \
+    .replace("z_log_var))\n", "z_log_var)))\n") + ROC
+ROC_REVERSED = SCORES + ROC.replace("anomalous > normal", "anomalous < normal")
+ROC_STRICT = SCORES + ROC.replace(" + 0.5 * np.mean(anomalous == normal)", "")
+CONV_DECODER = """
+z_in = keras.Input(shape=(latent_dim,))
+c = layers.Dense(7 * 7 * 32, activation="relu")(z_in)
+c = layers.Reshape((7, 7, 32))(c)
+c = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(c)
+c = layers.Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu")(c)
+conv_decoder = keras.Model(z_in, layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid")(c))
+"""
+CONV_ENCODER = """\
+img = keras.Input(shape=(28, 28, 1))
+c = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(img)
+c = layers.Flatten()(layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(c))
+c = layers.Dense(HIDDEN, activation="relu")(c)
+zm, zv = layers.Dense(latent_dim)(c), layers.Dense(latent_dim)(c)
+conv_encoder = keras.Model(img, [zm, zv, Sampling(name="z")(zm, zv)])
+"""
+CONV_TOO_BIG = CONV_ENCODER.replace("HIDDEN", "512") + CONV_DECODER
+CONV_NO_SIGMOID = CONV_ENCODER.replace("HIDDEN", "16") + CONV_DECODER.replace(', activation="sigmoid")(c))', ')(c))')
+CONV_FLAT_OUTPUT = CONV_ENCODER.replace("HIDDEN", "16") + CONV_DECODER.replace(
+    'layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid")(c))',
+    'layers.Reshape((784,))(layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid")(c)))')
+CONV_MLP = """\
+img = keras.Input(shape=(28, 28, 1))
+c = layers.Dense(128, activation="relu")(layers.Flatten()(img))
+zm, zv = layers.Dense(latent_dim)(c), layers.Dense(latent_dim)(c)
+conv_encoder = keras.Model(img, [zm, zv, Sampling(name="z")(zm, zv)])
+z_in = keras.Input(shape=(latent_dim,))
+c = layers.Dense(784, activation="sigmoid")(layers.Dense(128, activation="relu")(z_in))
+conv_decoder = keras.Model(z_in, layers.Reshape((28, 28, 1))(c))
+"""
+
+
 def _cell(nb: nbformat.NotebookNode, cell_id: str) -> nbformat.NotebookNode:
     return next(cell for cell in nb.cells if cell.get("id") == cell_id)
-
-
-def _with(release: nbformat.NotebookNode, code: str | None = None, *, keep_load_line: bool = True,
-          edit=None) -> nbformat.NotebookNode:
-    nb = copy.deepcopy(release)
-    if code is not None:
-        head = LOAD_LINE + "\n" if keep_load_line else ""
-        _cell(nb, EXERCISE_ID).source = head + code
-    if edit is not None:
-        edit(nb)
-    return nb
 
 
 def _answer_question(nb: nbformat.NotebookNode) -> None:
@@ -306,117 +376,219 @@ def _edit_hidden_layer_test(nb: nbformat.NotebookNode) -> None:
     _cell(nb, "test-decoder-hidden-layer").source = "# my decoder is fine\npass\n"
 
 
-def build(release: nbformat.NotebookNode, solution: str, canaries: tuple[str, ...] = (),
+def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: tuple[str, ...] = (),
           canary_port: int = 8000) -> list[Student]:
-    """The class. `solution` is solutions/decoder_vae.py as shipped (what %load pulls in);
-    `canaries`: files the spy tries to read by their exact path (the grading test puts them in
-    source/ and in another student's folder); `canary_port`: a port on the grading host's
-    loopback that the network case tries to reach."""
+    """The class. `solutions`: solutions/*.py as shipped, by file name (what %load pulls in).
+    Every student answers every exercise with its %load'ed solution, except the one that the
+    case is about. `canaries`: files the spy tries to read by their exact path (the grading
+    test puts them in source/ and in another student's folder); `canary_port`: a port on the
+    grading host's loopback that the network case tries to reach."""
+    tests = graded_tests(release)
+    cells = exercise_cells(release)
+
+    def loaded(cell_id: str) -> str:
+        name = cells[cell_id]
+        return f"# %load ../solutions/{name}\n" + solutions[name]
+
+    solved = copy.deepcopy(release)
+    for cell_id in cells:
+        _cell(solved, cell_id).source = loaded(cell_id)
+
+    def nb(code: str | None = None, *, keep_load_line: bool = True, edit=None, cell: str = EXERCISE_ID,
+           base: nbformat.NotebookNode = solved) -> nbformat.NotebookNode:
+        notebook = copy.deepcopy(base)
+        if code is not None:
+            head = f"# %load ../solutions/{cells[cell]}\n" if keep_load_line else ""
+            _cell(notebook, cell).source = head + code
+        if edit is not None:
+            edit(notebook)
+        return notebook
+
+    def score(*zero: str, decoder: tuple[int, ...] | None = None, **points: int) -> dict[str, int]:
+        """Expected points: full, but 0 on the tests whose id starts with one of `zero`, the
+        decoder's six tests as given, and `points` by grade id."""
+        found = {t: (0 if t.startswith(zero) else p) for t, p in tests.items()} if zero else dict(tests)
+        if decoder is not None:
+            ids = [t for t in tests if t.startswith("test_decoder_")]
+            found.update(zip(ids, decoder))
+        found.update(points)
+        return found
+
     spy = SPY.replace("CANARIES", repr(list(canaries)))
     network = NETWORK.replace("CANARY_PORT", str(int(canary_port)))
-    loaded = LOAD_LINE + "\n" + solution  # what IPython leaves in the cell after `%load`
-    loaded_256 = loaded.replace("(intermediate_dim,", "(256,")
-    assert loaded_256 != loaded
+    loaded_decoder = loaded(EXERCISE_ID)
+    loaded_256 = loaded_decoder.replace("(intermediate_dim,", "(256,")
+    assert loaded_256 != loaded_decoder
     hidden_msg = "your hidden layer has 256 units; the TP asks for 512"
     nothing = "the grader received nothing to grade from your notebook"
-    h256 = (1, 0, 1, 0, 1, 2)
-    zero = (0, 0, 0, 0, 0, 0)
+    full = score()
+    h256 = score(decoder=(1, 0, 1, 0, 1, 2))
+    no_decoder = score("test_decoder_", "test_vae_")  # and so no VAE either
+    after_kl = {t: (p if t.startswith("test_kl_") else 0) for t, p in tests.items()}
     return [
         # Right answers, written every way the TP allows: full marks.
         Student("hand", "correct decoder written by hand, and an answer to question 1",
-                _with(release, decoder_code(), edit=_answer_question), FULL, "written"),
-        Student("loaded", "correct decoder pulled in with %load", _with(release, loaded,
-                keep_load_line=False), FULL, "loaded"),
+                nb(decoder_code(), edit=_answer_question), full, "written"),
+        Student("loaded", "every exercise pulled in with %load", nb(), full, "loaded"),
         Student("sequential", "functionally equal: Sequential, other names",
-                _with(release, SEQUENTIAL, keep_load_line=False), FULL, "written"),
-        Student("subclassed", "a keras.Model subclass", _with(release, SUBCLASSED), FULL, "written"),
+                nb(SEQUENTIAL, keep_load_line=False), full, "written"),
+        Student("subclassed", "a keras.Model subclass", nb(SUBCLASSED), full, "written"),
         Student("separate-activations", "Activation layers after linear Dense layers",
-                _with(release, SEPARATE_ACTIVATIONS), FULL, "written"),
+                nb(SEPARATE_ACTIVATIONS), full, "written"),
         Student("unbuilt-functions", "unbuilt Sequential, activations given as functions",
-                _with(release, UNBUILT_FUNCTIONS), FULL, "written"),
-        # Honest mistakes: partial credit, each named in plain words.
-        Student("unsolved", "release handed in as is", _with(release), zero,
-                "unsolved", ["there is no `decoder` yet"]),
-        Student("hidden256", "256 hidden units", _with(release, decoder_code(hidden=256)),
+                nb(UNBUILT_FUNCTIONS), full, "written"),
+        # Honest mistakes in the decoder: partial credit, each named in plain words.
+        Student("unsolved", "release handed in as is", copy.deepcopy(release), score("test_"),
+                "unsolved", ["there is no `decoder` yet", "there is no `kl_divergence`"]),
+        Student("hidden256", "256 hidden units", nb(decoder_code(hidden=256)),
                 h256, "written", [hidden_msg, "your decoder has 202,256 parameters"]),
-        Student("relu-output", "relu on the output layer",
-                _with(release, decoder_code(out_act="relu")), (1, 1, 0, 1, 1, 0), "written",
+        Student("relu-output", "relu on the output layer", nb(decoder_code(out_act="relu")),
+                score(decoder=(1, 1, 0, 1, 1, 0)), "written",
                 ["your output layer uses relu; the TP asks for sigmoid"]),
         Student("softmax-output", "softmax on the output layer",
-                _with(release, decoder_code(out_act="softmax")), (1, 1, 0, 1, 1, 0), "written",
+                nb(decoder_code(out_act="softmax")), score(decoder=(1, 1, 0, 1, 1, 0)), "written",
                 ["your output layer uses softmax; the TP asks for sigmoid"]),
-        Student("latent3", "latent input of 3", _with(release, decoder_code(latent="3")),
-                (0, 1, 1, 1, 0, 2), "written",
-                ["your decoder takes inputs of shape (None, 3); the TP asks for (None, 2)"]),
-        Student("no-hidden", "no hidden layer", _with(release, decoder_code(hidden=None)),
-                (1, 0, 1, 0, 1, 0), "written", ["your decoder has 1 Dense layer (2 -> 784)"]),
+        Student("latent3", "latent input of 3 (so the VAE cannot be built on it)",
+                nb(decoder_code(latent="3")), score("test_vae_", decoder=(0, 1, 1, 1, 0, 2)),
+                "written", ["your decoder takes inputs of shape (None, 3); the TP asks for (None, 2)"]),
+        Student("no-hidden", "no hidden layer", nb(decoder_code(hidden=None)),
+                score(decoder=(1, 0, 1, 0, 1, 0)), "written", ["your decoder has 1 Dense layer (2 -> 784)"]),
         Student("frozen-layer", "right layers, the hidden one frozen (trainable=False)",
-                _with(release, FROZEN), (1, 1, 1, 1, 1, 0), "written", ["are frozen"]),
+                nb(FROZEN), score(decoder=(1, 1, 1, 1, 1, 0)), "written", ["are frozen"]),
         Student("stop-gradient", "right function, no gradient through the hidden layer",
-                _with(release, STOP_GRADIENT), (1, 1, 1, 1, 1, 0), "written",
-                ["no gradient reaches"]),
-        Student("syntax-error", "syntax error in the decoder cell",
-                _with(release, SYNTAX_ERROR), zero, "written",
-                ["SyntaxError", "there is no `decoder` yet"]),
+                nb(STOP_GRADIENT), score(decoder=(1, 1, 1, 1, 1, 0)), "written", ["no gradient reaches"]),
+        Student("syntax-error", "syntax error in the decoder cell", nb(SYNTAX_ERROR), no_decoder,
+                "written", ["SyntaxError", "there is no `decoder` yet"]),
         Student("never-defined", "the decoder is built but never named `decoder`",
-                _with(release, decoder_code(name="my_decoder")), zero, "written",
-                ["there is no `decoder` yet"]),
+                nb(decoder_code(name="my_decoder")), no_decoder, "written", ["there is no `decoder` yet"]),
         Student("endless-loop", "an endless loop before the decoder, in its cell",
-                _with(release, ENDLESS_LOOP), zero, "written",
+                nb(ENDLESS_LOOP), no_decoder, "written",
                 ["ran longer than the grading limit"], ["timed out: 1 cell(s) decoder-exercise"]),
-        Student("kernel-dies", "os._exit in the decoder cell",
-                _with(release, KERNEL_DIES), zero, "written",
+        Student("kernel-dies", "os._exit in the decoder cell", nb(KERNEL_DIES), after_kl, "written",
                 ["the Python kernel died while running this cell", nothing],
                 ["kernel died: 1 cell(s) decoder-exercise"]),
         Student("deleted-test", "%load, edited to 256 units, then deleted the failing test cell",
-                _with(release, loaded_256, keep_load_line=False,
-                      edit=_delete_hidden_layer_test),
+                nb(loaded_256, keep_load_line=False, edit=_delete_hidden_layer_test),
                 h256, "loaded+edited", [hidden_msg],
                 ["deleted test cell(s) put back and run: test_decoder_hidden_layer"]),
         Student("edited-test", "256 units, and the failing read-only test cell edited to pass",
-                _with(release, decoder_code(hidden=256), edit=_edit_hidden_layer_test),
-                h256, "written", [hidden_msg],
-                ["read-only cell(s) edited, restored before grading: test_decoder_hidden_layer"]),
-        Student("gigantic-output", "correct decoder, then ~12 MB of prints",
-                _with(release, GIGANTIC_OUTPUT), FULL, "written", ["the grader dropped"]),
+                nb(decoder_code(hidden=256), edit=_edit_hidden_layer_test), h256, "written",
+                [hidden_msg], ["read-only cell(s) edited, restored before grading: test_decoder_hidden_layer"]),
+        Student("gigantic-output", "correct decoder, then ~12 MB of prints", nb(GIGANTIC_OUTPUT),
+                full, "written", ["the grader dropped"]),
+        # Honest mistakes in the other exercises: one test lost per mistake where the mistake
+        # is one thing (a scale, a shape, a seed), more where the formula is wrong.
+        Student("kl-sign", "KL with its sign flipped", nb(KL_SIGN, cell="kl-exercise"),
+                score(test_kl_values=0, test_kl_wide=0), "loaded", ["the sign is flipped"]),
+        Student("kl-batch-mean", "KL averaged over the batch (one number)",
+                nb(KL_BATCH_MEAN, cell="kl-exercise"), score(test_kl_shape=0), "loaded",
+                ["returns one number for a batch of 16 images"]),
+        Student("kl-sigma", "exp(z_log_var / 2) for the variance", nb(KL_SIGMA, cell="kl-exercise"),
+                score(test_kl_values=0, test_kl_wide=0), "loaded", ["not exp(z_log_var / 2)"]),
+        Student("vae-z-mean", "the VAE decodes z_mean (no sampling, no KL)",
+                nb(VAE_Z_MEAN, cell="vae-exercise"),
+                score(test_vae_uses_encoder_and_decoder=0, test_vae_samples_and_adds_kl=0), "loaded",
+                ["your VAE never uses z_log_var"]),
+        Student("vae-encoder-only", "the VAE stops at the encoder's sample",
+                nb('vae = keras.Model(inputs, encoder(inputs), name="vae_mlp")\n', cell="vae-exercise"),
+                score(test_vae_shapes=0, test_vae_uses_encoder_and_decoder=0), "loaded",
+                ["returns shape (5, 2)"]),
+        Student("vae-new-layers", "the VAE builds new decoder layers instead of calling `decoder`",
+                nb(VAE_NEW_LAYERS, cell="vae-exercise"), score(test_vae_uses_encoder_and_decoder=0),
+                "loaded", ["your VAE has weights of its own"]),
+        Student("recon-mean", "the mean BCE, not multiplied by original_dim",
+                nb(RECON_MEAN, cell="reconstruction-exercise"), score(test_reconstruction_values=0),
+                "loaded", ["multiply by original_dim (784)"]),
+        Student("recon-swapped", "binary_crossentropy(x_decoded, x)",
+                nb(RECON_SWAPPED, cell="reconstruction-exercise"),
+                score(test_reconstruction_values=0, test_reconstruction_wide=0), "loaded",
+                ["the arguments are swapped"]),
+        Student("recon-batch-mean", "the reconstruction loss averaged over the batch",
+                nb(RECON_BATCH_MEAN, cell="reconstruction-exercise"),
+                score(test_reconstruction_shape=0), "loaded", ["returns one number for a batch of 8"]),
+        Student("gen-flat", "generated images left flat, (n, 784)", nb(GEN_FLAT, cell="generate-exercise"),
+                score(test_generation_shape=0), "loaded", ["shape (3, 28, 28)"]),
+        Student("gen-fixed-seed", "a fixed seed by default: the same digits on every call",
+                nb(GEN_FIXED_SEED, cell="generate-exercise"), score(test_generation_seeds=0),
+                "loaded", ["two calls give the same digits"]),
+        Student("gen-uniform", "z drawn from a uniform distribution",
+                nb(GEN_UNIFORM, cell="generate-exercise"), score(test_generation_from_prior=0), "loaded",
+                ["uniform"]),
+        Student("gen-global-decoder", "decodes with the trained decoder, not the one given",
+                nb(GEN_GLOBAL_DECODER, cell="generate-exercise"), score(test_generation_from_prior=0),
+                "loaded", ["use the decoder passed as argument"]),
+        Student("anomaly-recon-only", "the anomaly score without the KL term",
+                nb(ANOMALY_RECON_ONLY, cell="anomaly-exercise"),
+                score(test_anomaly_scores_values=0, test_anomaly_scores_noise=0), "loaded",
+                ["add the KL term"]),
+        Student("anomaly-sampled-z", "the anomaly score decodes a sampled z",
+                nb(ANOMALY_SAMPLED_Z, cell="anomaly-exercise"),
+                score(test_anomaly_scores_values=0, test_anomaly_scores_noise=0), "loaded",
+                ["use z_mean, not a sampled z"]),
+        Student("anomaly-batch-mean", "one anomaly score for the whole batch",
+                nb(ANOMALY_BATCH_MEAN, cell="anomaly-exercise"), score(test_anomaly_scores_shape=0),
+                "loaded", ["do not average over the batch"]),
+        Student("roc-reversed", "the AUC of the other direction",
+                nb(ROC_REVERSED, cell="anomaly-exercise"), score(test_roc_auc_values=0), "loaded",
+                ["the AUC of the other direction"]),
+        Student("roc-strict", "ties counted as 0 in the AUC", nb(ROC_STRICT, cell="anomaly-exercise"),
+                score(test_roc_auc_ties=0), "loaded", []),
+        Student("conv-mlp", "a 'convolutional' VAE without a convolution",
+                nb(CONV_MLP, cell="conv-exercise"), score(test_conv_budget=0), "loaded",
+                ["neither model has a convolution"]),
+        Student("conv-too-big", "a Dense(512) after Flatten: over the parameter budget",
+                nb(CONV_TOO_BIG, cell="conv-exercise"), score(test_conv_budget=0), "loaded",
+                ["over the budget of 250,000"]),
+        Student("conv-no-sigmoid", "the convolutional decoder ends without a sigmoid",
+                nb(CONV_NO_SIGMOID, cell="conv-exercise"), score(test_conv_outputs=0), "loaded", []),
+        Student("conv-flat-output", "the convolutional decoder returns flat vectors",
+                nb(CONV_FLAT_OUTPUT, cell="conv-exercise"), score(test_conv_shapes=0), "loaded",
+                ["conv_decoder returns flat vectors of 784 pixels"]),
         # Cheating in the kernel: a trick can withhold the record (0), never raise the score.
         Student("cheat-checks-replaced", "256 units, and checks.check_* replaced by no-ops",
-                _with(release, CHECKER_OVERWRITTEN), h256, "written", [hidden_msg]),
+                nb(CHECKER_OVERWRITTEN), h256, "written", [hidden_msg]),
         Student("cheat-empties-later-cells", "256 units, then an input transformer that empties "
-                "every later cell (the graded tests included)", _with(release, EMPTIES_LATER_CELLS),
-                zero, "written", [nothing]),
+                "every later cell (the graded tests and the other exercises included)",
+                nb(EMPTIES_LATER_CELLS), after_kl, "written", [nothing]),
         Student("cheat-reload-noop", "no decoder; importlib.reload and every check made no-ops",
-                _with(release, RELOAD_NOOP), zero, "unsolved", ["there is no `decoder` yet"]),
+                nb(RELOAD_NOOP), no_decoder, "unsolved", ["there is no `decoder` yet"]),
         Student("cheat-forged-record", "256 units, and the record replaced by a forged one",
-                _with(release, FORGED_RECORD), zero, "written",
+                nb(FORGED_RECORD), score("test_decoder_"), "written",
                 ["the grader could not read what your notebook handed over"]),
         Student("cheat-forged-correct-record", "no decoder; the recording code replaced by one "
                 "that computes, in NumPy, what a correct decoder would hand over: a known limit, "
-                "flagged for a human", _with(release, FORGED_CORRECT_RECORD), FULL, "unsolved", [],
-                ["full marks, yet the exercise cell holds no decoder"]),
-        Student("output-flood", "correct decoder, then 40 MB of image outputs",
-                _with(release, OUTPUT_FLOOD), FULL, "written", ["the grader dropped"]),
-        Student("cheat-fake-success", "no decoder; prints a fake success",
-                _with(release, FAKE_SUCCESS), zero, "unsolved", ["there is no `decoder` yet"]),
+                "flagged for a human", nb(FORGED_CORRECT_RECORD), score("test_vae_"), "unsolved", [],
+                ["full marks on the decoder, yet the exercise cell holds no decoder"]),
+        Student("output-flood", "correct decoder, then 40 MB of image outputs", nb(OUTPUT_FLOOD),
+                full, "written", ["the grader dropped"]),
+        Student("cheat-fake-success", "no decoder; prints a fake success", nb(FAKE_SUCCESS),
+                no_decoder, "unsolved", ["there is no `decoder` yet"]),
         # Spying and tampering: the sandbox shows nothing, keeps nothing, reaches nothing.
         Student("spy-course-files", "correct decoder, then reads source/, the other students, "
                 "the gradebook, homes and the repository, and prints what it found",
-                _with(release, spy), FULL, "written", ["gradebook: "], [], [CANARY_SECRET]),
-        Student("tamper-checker", "256 units, then appends to vaetp/checks.py",
-                _with(release, TAMPER), h256, "written", ["could not rewrite the checker"]),
-        Student("network", "correct decoder, then tries the network", _with(release, network),
-                FULL, "written", ["no network: 127.0.0.1", "no network: pypi.org"]),
+                nb(spy), full, "written", ["gradebook: "], [], [CANARY_SECRET]),
+        Student("tamper-checker", "256 units, then appends to vaetp/checks.py", nb(TAMPER), h256,
+                "written", ["could not rewrite the checker"]),
+        Student("network", "correct decoder, then tries the network", nb(network), full, "written",
+                ["no network: 127.0.0.1", "no network: pypi.org"]),
         Student("xss-output", "correct decoder, then HTML and JavaScript outputs with scripts",
-                _with(release, XSS), FULL, "written", ["output removed by the grader"], [],
+                nb(XSS), full, "written", ["output removed by the grader"], [],
                 ["<img src=x onerror", "<script>window.__pwned"]),
         # Bombs: bounded, graded, and the others' grades unharmed.
         Student("memory-bomb", "correct decoder, then allocates memory until stopped",
-                _with(release, MEMORY_BOMB), FULL, "written", ["the memory bound stopped me"]),
-        Student("disk-bomb", "correct decoder, then writes 4 GB files", _with(release, DISK_BOMB),
-                FULL, "written", ["disk bound in . :", "disk bound in /tmp :"]),
-        Student("fork-bomb", "no decoder; a shell fork bomb", _with(release, FORK_BOMB), zero,
-                "unsolved"),
+                nb(MEMORY_BOMB), full, "written", ["the memory bound stopped me"]),
+        Student("disk-bomb", "correct decoder, then writes 4 GB files", nb(DISK_BOMB), full,
+                "written", ["disk bound in . :", "disk bound in /tmp :"]),
+        Student("fork-bomb", "a shell fork bomb in the last exercise cell, no convolutional VAE",
+                nb(FORK_BOMB, cell="conv-exercise"), score("test_conv_"), "loaded"),
     ]
+
+
+def solutions_in(folder) -> dict[str, str]:
+    """solutions/*.py by file name."""
+    from pathlib import Path
+
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(Path(folder).glob("*.py"))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -426,17 +598,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the simulated class as notebooks.")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--release", type=Path, default=Path("notebooks/vae_tp.ipynb"))
-    parser.add_argument("--solution", type=Path, default=Path("solutions/decoder_vae.py"))
+    parser.add_argument("--solutions", type=Path, default=Path("solutions"))
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     release = nbformat.read(args.release, as_version=4)
-    for student in build(release, args.solution.read_text(encoding="utf-8")):
+    total = sum(graded_tests(release).values())
+    for student in build(release, solutions_in(args.solutions)):
         path = args.out / f"{student.name}.ipynb"
         if path.exists():
             print(f"kept {path} (exists)")
             continue
         nbformat.write(student.notebook, path)
-        print(f"wrote {path}: {student.why}; expected {student.total} / {sum(POINTS)}")
+        print(f"wrote {path}: {student.why}; expected {student.total} / {total}")
     return 0
 
 

@@ -16,11 +16,12 @@ Each exercise module (`vaetp.loss_checks`, `vaetp.generation_checks`, ...) owns 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +109,37 @@ def run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
         tf_logger.setLevel(level)
 
 
+@contextlib.contextmanager
+def keeping_random_state(*models: Any) -> Iterator[None]:
+    """Put back, after a probe, the random generators that it advanced: Keras' global one, the
+    `SeedGenerator`s of the models' layers, NumPy's. So a probe leaves no trace: a notebook
+    trains the same whether its check cells ran once, twice, or (hidden tests) more."""
+    import keras
+
+    generators = []
+    try:
+        from keras.src.random.seed_generator import global_seed_generator
+
+        generators.append(global_seed_generator())
+    except (ImportError, AttributeError):  # another Keras: keep the layers' own generators
+        pass
+    for model in models:
+        try:
+            for layer in model._flatten_layers() if isinstance(model, keras.layers.Layer) else ():
+                generators += [v for v in vars(layer).values()
+                               if isinstance(v, keras.random.SeedGenerator)]
+        except Exception:  # noqa: BLE001 - a broken student model: its generators stay as they are
+            continue
+    saved = [(g, keras.ops.convert_to_numpy(g.state.value)) for g in generators]
+    numpy_state = np.random.get_state()
+    try:
+        yield
+    finally:
+        for generator, state in saved:
+            generator.state.assign(state)
+        np.random.set_state(numpy_state)
+
+
 def start(exercise: str, function: Any, seed: int) -> CallRecord:
     """An empty record for `function`, with MISSING / NOT_CALLABLE decided."""
     if function is None:
@@ -189,9 +221,13 @@ class AnswerMismatch(AssertionError):
     """A function exercise's answer differs from the TP; the message says how, in plain words."""
 
 
-def live_or_recorded(obj: Any, extract: Callable[[Any], CallRecord]) -> CallRecord:
-    """The record itself (when judging), or a record made now from the live object (check cell)."""
-    return obj if isinstance(obj, CallRecord) else extract(obj)
+def live_or_recorded(obj: Any, extract: Callable[[Any], CallRecord], *models: Any) -> CallRecord:
+    """The record itself (when judging), or a record made now from the live object (check
+    cell), leaving the random generators as they were (of `obj` and `models`, if models)."""
+    if isinstance(obj, CallRecord):
+        return obj
+    with keeping_random_state(obj, *models):
+        return extract(obj)
 
 
 def require_function(record: CallRecord, name: str, cell: str) -> None:

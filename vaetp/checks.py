@@ -600,8 +600,13 @@ def check_decoder(decoder: Any, encoder: Any = None, spec: DecoderSpec = SPEC,
 
 
 def parameter_table(decoder: Any, spec: DecoderSpec = SPEC) -> None:
-    """Print the decoder's Dense layers and their parameter counts (a name-free summary)."""
-    found = anatomy(decoder, spec)
+    """Print the decoder's Dense layers and their parameter counts (a name-free summary), or
+    why there is none to print."""
+    try:
+        found = anatomy(decoder, spec)
+    except DecoderMismatch as err:
+        print(f"No table: {err}")
+        return
     acts = found.activations or ("?",) * len(found.layers)
     for layer, act in zip(found.layers, acts):
         print(

@@ -24,7 +24,7 @@ from vaetp import calls
 from vaetp.calls import AnswerMismatch, CallRecord
 
 EXERCISE = "conv_vae"
-CELL = "the exercise cell of the convolutional VAE"
+CELL = "the exercise cell of section 18"
 N = 5
 IMAGE = (28, 28, 1)
 ENCODER_OUTPUTS = ("z_mean", "z_log_var", "z")
@@ -133,7 +133,8 @@ def _record(conv_encoder: Any, conv_decoder: Any, latent_dim: int) -> CallRecord
     for obj in (conv_encoder, conv_decoder):
         if isinstance(obj, CallRecord):
             return obj
-    return extract_conv_vae(conv_encoder, conv_decoder, latent_dim)
+    with calls.keeping_random_state(conv_encoder, conv_decoder):
+        return extract_conv_vae(conv_encoder, conv_decoder, latent_dim)
 
 
 def _models(record: CallRecord) -> dict[str, dict[str, Any]]:

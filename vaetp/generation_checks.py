@@ -20,7 +20,7 @@ import numpy as np
 from vaetp import calls
 from vaetp.calls import AnswerMismatch, CallRecord
 
-GENERATION_CELL = "the exercise cell of section 15"
+GENERATION_CELL = "the exercise cell of section 15 (Sampling new digits)"
 #: The images of one probe call (at most 256 x original_dim numbers).
 BATCH = 256
 #: The 256-image calls whose codes are pooled to judge the prior ("seeded_b" repeats "seeded_a").

@@ -127,12 +127,20 @@ def per_image_values(out: np.ndarray, ref: np.ndarray, what: str) -> np.ndarray:
     raise AnswerMismatch(f"{what} has shape {out.shape}; the TP asks for shape ({n},).")
 
 
-def _compare_kl(record: CallRecord, call: str, rtol: float) -> None:
+def up_to_scale(out: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """`out` divided by its best positive scale against `ref`: the hidden tests judge the
+    function's *form* on extreme inputs, and leave a constant factor (a mean for a sum, a
+    missing 1/2 or original_dim) to the visible values test, so that it costs one test."""
+    scale = float(np.dot(out, ref) / max(np.dot(ref, ref), 1e-300))
+    return out / scale if scale > 0 and np.isfinite(scale) else out
+
+
+def _compare_kl(record: CallRecord, call: str, rtol: float, any_scale: bool = False) -> None:
     m, v = kl_inputs(record.seed, int(record.facts.get("latent_dim", 0)))[call]
     ref = kl_reference(m, v)
     what = f"kl_divergence on a batch of {len(m)}"
     out = per_image_values(calls.output_of(record, call, what), ref, what)
-    if np.allclose(out, ref, rtol=rtol, atol=1e-4):
+    if np.allclose(up_to_scale(out, ref) if any_scale else out, ref, rtol=rtol, atol=1e-4):
         return
     i = int(np.argmax(np.abs(out - ref)))
     where = (f"for z_mean = {np.round(m[i].astype(float), 2).tolist()}, z_log_var = {np.round(v[i].astype(float), 2).tolist()} "
@@ -163,12 +171,13 @@ def check_kl_values(kl_divergence: Any, latent_dim: int) -> None:
 
 
 def check_kl_wide(kl_divergence: Any, latent_dim: int) -> None:
-    """Hidden: the closed form on codes far from the prior (|μ| up to 10, σ² from 3e-4 to 55)."""
+    """Hidden: the closed form, up to a constant factor, on codes far from the prior (|μ| up to
+    10, σ² from 3e-4 to 55)."""
     record = _kl_record(kl_divergence, latent_dim)
     out = calls.output_of(record, "wide", "kl_divergence")
     if not np.all(np.isfinite(out)):
         raise AnswerMismatch("kl_divergence returns inf or nan for codes far from the prior.")
-    _compare_kl(record, "wide", rtol=1e-3)
+    _compare_kl(record, "wide", rtol=1e-3, any_scale=True)
 
 
 def check_kl_divergence(kl_divergence: Any, latent_dim: int) -> None:
@@ -249,13 +258,14 @@ def _reconstruction_output(record: CallRecord, call: str) -> np.ndarray:
     return _per_image(out, len(x), d, what, "reduce over the pixels, axis=-1,")
 
 
-def _compare_reconstruction(record: CallRecord, call: str, rtol: float) -> None:
+def _compare_reconstruction(record: CallRecord, call: str, rtol: float,
+                            any_scale: bool = False) -> None:
     d = int(record.facts.get("original_dim", 0))
     x, p = reconstruction_inputs(record.seed, d)[call]
     ref = reconstruction_reference(x, p)
     what = f"reconstruction_loss on a batch of {len(x)}"
     out = per_image_values(calls.output_of(record, call, what), ref, what)
-    if np.allclose(out, ref, rtol=rtol, atol=1e-3):
+    if np.allclose(up_to_scale(out, ref) if any_scale else out, ref, rtol=rtol, atol=1e-3):
         return
     candidates = {
         f"it is the mean over the pixels: multiply by original_dim ({d}) to get the sum, the "
@@ -290,13 +300,14 @@ def check_reconstruction_values(reconstruction_loss: Any, original_dim: int) -> 
 
 
 def check_reconstruction_wide(reconstruction_loss: Any, original_dim: int) -> None:
-    """Hidden: predictions near 0 and 1 (1e-4 from either end), 64 images."""
+    """Hidden: predictions near 0 and 1 (1e-4 from either end), 64 images, up to a constant
+    factor."""
     record = _reconstruction_record(reconstruction_loss, original_dim)
     out = calls.output_of(record, "wide", "reconstruction_loss")
     if not np.all(np.isfinite(out)):
         raise AnswerMismatch("reconstruction_loss returns inf or nan when predictions are near 0 "
                              "or 1: use keras.losses.binary_crossentropy, which clips them.")
-    _compare_reconstruction(record, "wide", rtol=1e-3)
+    _compare_reconstruction(record, "wide", rtol=1e-3, any_scale=True)
 
 
 def check_reconstruction_loss(reconstruction_loss: Any, original_dim: int) -> None:

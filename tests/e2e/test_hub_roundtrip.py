@@ -45,8 +45,8 @@ COURSE_ID = "vae-tp"
 ASSIGNMENT = "vae"
 NOTEBOOK = "vae_tp.ipynb"
 EXERCISE_ID = "decoder-exercise"
-POINTS = 7  # autograded: five visible tests of one point, one hidden test of two
-MAX_SCORE = 11  # and four questions of one point, graded by hand
+POINTS = 27  # autograded: the tests of the eight graded exercises (hidden ones included)
+MAX_SCORE = 32  # and five questions of one point, graded by hand
 PROXY = REPO / "tools" / "e2e" / "node_modules" / ".bin" / "configurable-http-proxy"
 COURSE_VENV = Path(sys.prefix)
 

@@ -70,7 +70,8 @@ def _vaetp_record():
     from IPython.display import display
     from vaetp import calls, {module}
     names = get_ipython().user_ns
-    record = {module}.{extract}({", ".join(args)}, seed={int(seed)})
+    with calls.keeping_random_state({", ".join(f"names.get({n!r})" for n in names)}):
+        record = {module}.{extract}({", ".join(args)}, seed={int(seed)})
     display({{"{MIME}": base64.b64encode(calls.to_bytes(record)).decode()}}, raw=True)
 _vaetp_record()
 del _vaetp_record
@@ -119,7 +120,7 @@ EXERCISES = (
     _function_exercise("anomaly_scores", "test_anomaly_scores_", "anomaly_checks",
                        "extract_anomaly_scores", ("anomaly_scores",),
                        ("latent_dim", "original_dim"), "anomaly_scores"),
-    _function_exercise("roc_auc", "test_roc_auc_", "anomaly_checks", "extract_roc_auc",
+    _function_exercise("roc_auc", "test_roc_auc_", "roc_checks", "extract_roc_auc",
                        ("roc_auc",), (), "roc_auc"),
     _function_exercise("conv_vae", "test_conv_", "conv_checks", "extract_conv_vae",
                        ("conv_encoder", "conv_decoder"), ("latent_dim",), "conv_vae"),

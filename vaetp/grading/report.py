@@ -111,6 +111,18 @@ def cell_scores(course: Path, course_id: str) -> tuple[
     return names, scores, max_score, auto_max
 
 
+def decoder_scores(names: list[str], scores: dict[str, float | None], course: Path,
+                   course_id: str) -> tuple[float, float]:
+    """A student's points on the decoder's tests (`test_decoder_...`), and their maximum."""
+    from nbgrader.api import Gradebook
+
+    decoder = [n for n in names if n.startswith("test_decoder_")]
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id) as gb:
+        notebook = gb.find_notebook(NOTEBOOK_ID, ASSIGNMENT)
+        maximum = sum(c.max_score for c in notebook.grade_cells if c.name in decoder)
+    return sum(scores.get(n) or 0 for n in decoder), maximum
+
+
 def grading_sandbox(course: Path, student: str) -> str:
     """'bubblewrap', 'UNSANDBOXED' or 'not graded', from the autograded notebook's metadata."""
     path = autograded(course, student)
@@ -120,14 +132,16 @@ def grading_sandbox(course: Path, student: str) -> str:
     return "bubblewrap" if mode == "bubblewrap" else "UNSANDBOXED"
 
 
-def notes(course: Path, student: str, kind: str | None, total: float, auto_max: float) -> str:
-    """The report's notes column: what the grader did, and what a human should look at."""
+def notes(course: Path, student: str, kind: str | None, decoder_score: float,
+          decoder_max: float) -> str:
+    """The report's notes column: what the grader did, and what a human should look at.
+    `decoder_score` / `decoder_max`: the student's points on the decoder's tests, out of theirs."""
     if kind is None:
         return "no submission"
     found = grading_notes(course, student)
-    if total >= auto_max > 0 and kind in ("unsolved", "missing"):
+    if decoder_score >= decoder_max > 0 and kind in ("unsolved", "missing"):
         # The verdicts come from the record the kernel handed over; a record forged in NumPy
         # can pass (docs/instructor.md, Security model). A TA looks at such a submission.
-        flag = "LOOK: full marks, yet the exercise cell holds no decoder"
+        flag = "LOOK: full marks on the decoder, yet the exercise cell holds no decoder"
         found = f"{flag}; {found}" if found else flag
     return found

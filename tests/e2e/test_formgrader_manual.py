@@ -1,0 +1,360 @@
+"""An instructor grades a student's answer to a question by hand in nbgrader's Formgrader, in a
+real browser (Debian's Chromium driven by Playwright), and the point reaches the gradebook and
+the exported grades (docs/instructor.md, step 7, "Grade the questions by hand").
+
+A scratch course gets a release without solutions and one submission: the simulated student
+"hand" (tools/simulated_class.py), who solves every exercise and answers question 1 (the markdown
+answer cell `answer-overfitting`, grade id `question_overfitting`, 1 point) with
+`simulated_class.HAND_ANSWER`. tools/grade.py autogrades it (the real nbgrader, bubblewrap
+sandbox) and exports the grades once before any manual grading. A Jupyter server (JupyterLab +
+nbgrader's formgrader) then serves the course folder on 127.0.0.1, from the course folder, as in
+test_formgrader_xss.py.
+
+In the browser the instructor goes where docs/instructor.md sends them: Formgrader (Manage
+Assignments) > Manual Grading > vae > vae_tp > Show All Names > hand. On the submission's page
+the answer cell `question_overfitting` shows the student's text verbatim; the instructor types 1
+in its score box and a comment below it, clicking from one box to the next with the mouse, and
+the Formgrader saves each on change (the test waits for the PUT of each to /formgrader/api/grade/
+and /formgrader/api/comment/). The page is loaded again and shows both. (Offline, as here, the
+Formgrader's MathJax, from a CDN, does not load and its keyboard shortcuts are not set up: see
+OFFLINE_ERROR; that error is the only one the page may show.) Then:
+
+- the gradebook (nbgrader.api.Gradebook on the course's gradebook.db) has manual_score 1 for
+  that grade, no longer needing a manual grade, and the comment;
+- `tools/grade.py grades` exports, for that student, a score one point above the export made
+  before (the autograded score, which is full marks on the autograded tests), out of the same
+  max_score.
+
+A screenshot of the graded cell goes to build/e2e/screenshots/formgrader-manual-grade.png (or
+the folder VAE_TP_E2E_SCREENSHOTS names); the server's log to build/e2e/.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from e2e_support import CHROMIUM_ARGS, LOOPBACK, Process, free_port, wait_http
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tools"))
+import simulated_class  # noqa: E402
+
+GRADE = REPO / "tools" / "grade.py"
+CHROMIUM = os.environ.get("VAE_TP_CHROMIUM", "/usr/bin/chromium")
+ASSIGNMENT = "vae"
+NOTEBOOK = "vae_tp.ipynb"
+NOTEBOOK_ID = "vae_tp"
+STUDENT = "hand"
+ANSWER_CELL = "answer-overfitting"
+GRADE_ID = "question_overfitting"
+POINTS = 1
+COMMENT = "Right: the gap stays small, and validation is measured after the epoch's updates."
+# Bounds: each grade.py step, the server's start, each page's load.
+STEP_TIMEOUT_S = 420
+PAGE_TIMEOUT_MS = 60_000
+OUT = REPO / "build" / "e2e"
+
+
+def screenshot_dir() -> Path:
+    """VAE_TP_E2E_SCREENSHOTS, as test_lab_browser.py (default build/e2e/screenshots)."""
+    path = Path(os.environ.get("VAE_TP_E2E_SCREENSHOTS", REPO / "build" / "e2e" / "screenshots"))
+    path = path if path.is_absolute() else REPO / path
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# The course: release, one submission, autograde, a first export
+# ----------------------------------------------------------------------------------------------
+
+def grade(course: Path, *args: str) -> str:
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.pop("VAE_TP_SHIP_SOLUTIONS", None)
+    # The grade does not depend on the data: the MNIST sample bundled with vaetp is enough.
+    env["VAE_TP_MNIST"] = os.environ.get("VAE_TP_E2E_MNIST", "sample")
+    try:
+        done = subprocess.run([sys.executable, str(GRADE), "--course", str(course), *args],
+                              env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT_S)
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"grade.py {' '.join(args)} ran past {STEP_TIMEOUT_S} s:\n{error.stdout}")
+    if done.returncode != 0:
+        pytest.fail(f"grade.py {' '.join(args)} failed ({done.returncode}):\n"
+                    f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return done.stdout
+
+
+def exported(course: Path) -> dict[str, str]:
+    """The student's row of grades.csv (nbgrader export, + decoder_cell and sandbox)."""
+    with (course / "grades.csv").open(newline="", encoding="utf-8") as fh:
+        rows = [row for row in csv.DictReader(fh) if row["student_id"] == STUDENT]
+    assert len(rows) == 1, f"grades.csv has {len(rows)} row(s) for {STUDENT}"
+    return rows[0]
+
+
+@pytest.fixture
+def graded_course(tmp_path):
+    """A scratch course with the student "hand" autograded and the grades exported once.
+    Yields (course, the export's row for hand before manual grading, timings)."""
+    started = time.perf_counter()
+    course = tmp_path / "course"
+    course.mkdir()
+    # The simulated class %load's the solutions as shipped: take them from a release with
+    # solutions, then release for a graded run (as tests/test_grading.py does).
+    grade(course, "release")
+    solutions = simulated_class.solutions_in(course / "release" / "solutions")
+    grade(course, "release", "--no-solutions")
+    release_nb = nbformat.read(course / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    student = next(s for s in simulated_class.build(release_nb, solutions) if s.name == STUDENT)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    nbformat.write(student.notebook, inbox / f"{STUDENT}.ipynb")
+    prepared = time.perf_counter()
+    grade(course, "autograde", "--submissions", str(inbox))
+    graded = time.perf_counter()
+    grade(course, "grades")
+    before = exported(course)
+    timings = {"release": prepared - started, "autograde": graded - prepared,
+               "grades": time.perf_counter() - graded}
+    yield course, student, before, timings
+
+
+@pytest.fixture
+def jupyter(graded_course, tmp_path):
+    """JupyterLab and the formgrader on 127.0.0.1, in the course folder (as an instructor runs
+    `jupyter lab` there). Yields (base URL, token)."""
+    course = graded_course[0]
+    port = free_port()
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
+               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "lab-settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONUNBUFFERED="1")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    token = secrets.token_hex(16)
+    jupyter_bin = str(Path(sys.executable).with_name("jupyter"))
+    log = tmp_path / "jupyter-formgrader-manual.log"
+    process = Process("jupyter lab", [
+        jupyter_bin, "lab", "--no-browser", f"--ServerApp.ip={LOOPBACK}", f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0", f"--ServerApp.root_dir={course}",
+        f"--IdentityProvider.token={token}", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--ServerApp.allow_remote_access=False",
+    ] + (["--allow-root"] if os.geteuid() == 0 else []), log, env=env, cwd=course)
+    base = f"http://{LOOPBACK}:{port}"
+    try:
+        wait_http(f"{base}/api/status?token={token}", process, timeout=90)
+        yield base, token
+    finally:
+        process.stop()
+        if log.exists():
+            OUT.mkdir(parents=True, exist_ok=True)
+            shutil.copy(log, OUT / "jupyter-formgrader-manual.log")
+
+
+@pytest.fixture
+def page(jupyter):
+    from playwright.sync_api import sync_playwright
+
+    base, _ = jupyter
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                      device_scale_factor=1)
+        context.set_default_timeout(PAGE_TIMEOUT_MS)
+
+        def route(route):  # the server only (MathJax from a CDN: no network here, no wait)
+            url = route.request.url
+            if url.startswith(base + "/") or url.startswith(("data:", "blob:")):
+                route.continue_()
+            else:
+                route.abort()
+
+        context.route("**/*", route)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.e2e_errors = errors  # type: ignore[attr-defined]
+        try:
+            yield page
+        finally:
+            try:  # the page as it was at the end (at a failure), for the CI log's reader
+                OUT.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(OUT / "formgrader-manual-last-page.png"), timeout=10_000)
+            except Exception:
+                pass
+            context.close()
+            browser.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# The test
+# ----------------------------------------------------------------------------------------------
+
+def wait_formgrader_ready(page) -> None:
+    """Until the Formgrader's scripts have loaded the submission's grades and comments: the
+    score and comment boxes are bound to them (and save on change) only then. Not
+    `formgrader.loaded`: see OFFLINE_ERROR."""
+    page.wait_for_function(
+        "() => window.formgrader && formgrader.grades && formgrader.grades.loaded"
+        " && formgrader.comments && formgrader.comments.loaded", timeout=PAGE_TIMEOUT_MS)
+
+
+# The Formgrader's page loads MathJax from a CDN (nbconvert's template); this machine has no
+# network, so the rest of its `init()` throws at `MathJax.Hub` after the grades and comments are
+# bound: its keyboard shortcuts (Tab to the next box, Escape to save) are not registered. The
+# instructor here uses the mouse: leaving a box (a click elsewhere) saves it, as online.
+OFFLINE_ERROR = "MathJax is not defined"
+
+
+def answer_cell(page):
+    """The Formgrader's panel of the graded answer cell (its score box has the grade id as id)."""
+    return page.locator(".nbgrader_cell").filter(has=page.locator(f"input.score#{GRADE_ID}"))
+
+
+def show_cell(page, cell) -> None:
+    """Scroll so that the cell is near the top, below the Formgrader's fixed navigation bar."""
+    cell.scroll_into_view_if_needed()
+    page.evaluate("el => window.scrollTo(0, el.getBoundingClientRect().top + window.scrollY - 140)",
+                  cell.element_handle())
+    page.wait_for_timeout(300)
+
+
+def shrink_png(path: Path, max_bytes: int = 280_000) -> None:
+    """A palette PNG, as test_lab_browser.py does (the README's screenshots stay small)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+    rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                 dither=Image.Dither.NONE).save(path, optimize=True)
+    assert path.stat().st_size < max_bytes, f"{path} is {path.stat().st_size} bytes"
+
+
+def test_instructor_grades_an_answer_by_hand_in_the_formgrader(graded_course, jupyter, page):
+    from nbgrader.api import Gradebook
+
+    started = time.perf_counter()
+    course, student, before, timings = graded_course
+    base, token = jupyter
+    db_url = f"sqlite:///{course / 'gradebook.db'}"
+
+    # What the autograder left: the answer verbatim, its grade waiting for the instructor, full
+    # marks on the autograded tests.
+    autograded = nbformat.read(course / "autograded" / STUDENT / ASSIGNMENT / NOTEBOOK, as_version=4)
+    answer = next(c for c in autograded.cells if c.get("id") == ANSWER_CELL)
+    assert answer.metadata["nbgrader"]["grade_id"] == GRADE_ID
+    assert answer.source == simulated_class.HAND_ANSWER
+    with Gradebook(db_url) as gradebook:
+        pending = gradebook.find_grade(GRADE_ID, NOTEBOOK_ID, ASSIGNMENT, STUDENT)
+        assert pending.needs_manual_grade and pending.manual_score is None
+        assert pending.max_score == POINTS
+        submission = gradebook.find_submission_notebook(NOTEBOOK_ID, ASSIGNMENT, STUDENT)
+        submission_id = submission.id
+        auto_score, max_code_score = submission.code_score, submission.max_code_score
+        max_score = submission.max_score
+    assert auto_score == max_code_score == student.total, \
+        f"{STUDENT}: autograded {auto_score} / {max_code_score}, expected full marks {student.total}"
+    assert float(before["score"]) == auto_score, before
+    assert float(before["max_score"]) == max_score, before
+
+    # 1. The Formgrader (this logs the browser in: the token in the URL sets the session
+    #    cookie), then Manual Grading > vae > vae_tp > the student's submission.
+    page.goto(f"{base}/formgrader?token={token}", wait_until="load")
+    page.wait_for_url("**/formgrader/manage_assignments")
+    page.locator(".nav a", has_text="Manual Grading").first.click()
+    page.wait_for_url("**/formgrader/gradebook")
+    page.locator("#main-table").get_by_role("link", name=ASSIGNMENT, exact=True).click()
+    page.wait_for_url(f"**/formgrader/gradebook/{ASSIGNMENT}")
+    page.locator("#main-table").get_by_role("link", name=NOTEBOOK_ID, exact=True).click()
+    page.wait_for_url(f"**/formgrader/gradebook/{ASSIGNMENT}/{NOTEBOOK_ID}")
+    submissions = page.locator("#main-table a.name-hidden")
+    submissions.first.wait_for()
+    assert submissions.count() == 1, page.inner_text("#main-table")
+    page.locator("#toggle_names").click()  # "Show All Names": the student's id, not a number
+    page.locator("#main-table a.name-shown").get_by_text(STUDENT, exact=True).click()
+    page.wait_for_url(f"**/formgrader/submissions/{submission_id}/")
+    page.wait_for_selector("#notebook-container .cell")
+    wait_formgrader_ready(page)
+
+    # 2. The answer cell, with the student's words as written, and nothing scored yet.
+    cell = answer_cell(page)
+    assert cell.count() == 1
+    shown = cell.locator(".text_cell_render").inner_text()
+    assert " ".join(shown.split()) == simulated_class.HAND_ANSWER, shown
+    assert "Student's answer" in cell.locator(".panel-heading").inner_text()
+    score = cell.locator("input.score")
+    comment = cell.locator("textarea.comment")
+    assert score.input_value() == "" and comment.input_value() == ""
+    assert "needs_manual_grade" in (score.get_attribute("class") or "")
+    show_cell(page, cell)
+
+    # 3. Type the point, then click into the comment box: the Formgrader saves the score on
+    #    change, when the score box loses the focus...
+    def put(kind: str):
+        return lambda r: (r.request.method == "PUT"
+                          and f"/formgrader/api/{kind}/" in r.url)
+
+    with page.expect_response(put("grade"), timeout=PAGE_TIMEOUT_MS) as saved:
+        score.click()
+        score.press_sequentially(str(POINTS))
+        comment.click()
+    response = saved.value
+    assert response.ok, f"saving the score: HTTP {response.status} {response.text()[:500]}"
+    body = response.json()
+    assert body["name"] == GRADE_ID and float(body["manual_score"]) == POINTS, body
+    # ... then type a comment and click on the student's answer: the comment is saved too.
+    with page.expect_response(put("comment"), timeout=PAGE_TIMEOUT_MS) as saved:
+        comment.press_sequentially(COMMENT)
+        cell.locator(".text_cell_render").click()
+    response = saved.value
+    assert response.ok, f"saving the comment: HTTP {response.status} {response.text()[:500]}"
+    assert response.json()["manual_comment"] == COMMENT, response.json()
+
+    # 4. The page loaded again shows what was saved.
+    page.reload(wait_until="load")
+    wait_formgrader_ready(page)
+    cell = answer_cell(page)
+    assert float(cell.locator("input.score").input_value()) == POINTS
+    assert cell.locator("textarea.comment").input_value() == COMMENT
+    assert "needs_manual_grade" not in (cell.locator("input.score").get_attribute("class") or "")
+    show_cell(page, cell)
+    shot = screenshot_dir() / "formgrader-manual-grade.png"
+    page.screenshot(path=str(shot))
+    shrink_png(shot)
+    errors = [e for e in page.e2e_errors if OFFLINE_ERROR not in e]  # type: ignore[attr-defined]
+    assert not errors, f"errors in the Formgrader's page: {errors}"
+    offline = len(page.e2e_errors) - len(errors)  # type: ignore[attr-defined]
+    browser_s = time.perf_counter() - started
+
+    # 5. The gradebook has the point and the comment.
+    with Gradebook(db_url) as gradebook:
+        graded = gradebook.find_grade(GRADE_ID, NOTEBOOK_ID, ASSIGNMENT, STUDENT)
+        assert graded.manual_score == POINTS, graded.to_dict()
+        assert graded.auto_score is None and not graded.needs_manual_grade, graded.to_dict()
+        assert graded.score == POINTS
+        note = gradebook.find_comment(GRADE_ID, NOTEBOOK_ID, ASSIGNMENT, STUDENT)
+        assert note.manual_comment == COMMENT
+        total = gradebook.find_submission_notebook(NOTEBOOK_ID, ASSIGNMENT, STUDENT).score
+    assert total == auto_score + POINTS
+
+    # 6. The export counts it: one point above the autograded score, out of the same maximum.
+    grade(course, "grades")
+    after = exported(course)
+    assert float(after["score"]) == float(before["score"]) + POINTS, (before, after)
+    assert float(after["max_score"]) == float(before["max_score"]) == max_score, (before, after)
+
+    print(f"\n{STUDENT}: {before['score']} -> {after['score']} / {after['max_score']} after "
+          f"{GRADE_ID} graded by hand; screenshot {shot}; page errors {OFFLINE_ERROR!r} "
+          f"(no network): {offline}; timings (s): "
+          + ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
+          + f", browser {browser_s:.0f}, total {time.perf_counter() - started:.0f}")
