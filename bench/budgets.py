@@ -1,6 +1,6 @@
 """The TP's time budgets, measured: the whole notebook in fast mode and in full, per cell.
 
-    python bench/budgets.py [--repeat 3] [--full]
+    python bench/budgets.py [--repeat 3] [--full [--out build/run-full]]
 
 Runs the student notebook headless with every solution %load'ed (tools/run_notebook.py), in
 fast mode (`VAE_TP_FAST=1`, `--repeat` times, median) and, with `--full`, once for the TP's
@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--full", action="store_true", help="also time the full run (~8 min)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="keep the full run's executed notebook, HTML and figures here")
     args = parser.parse_args(argv)
     shared = ROOT.parent / "shared" / "data" / "mnist.npz"
     if not os.environ.get("VAE_TP_MNIST") and shared.exists():
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"median of {len(fast)}: " + ", ".join(f"{s:.0f}" for s in fast)))
         slow = None
         if args.full:
-            seconds, slow = run(False, Path(tmp) / "full")
+            seconds, slow = run(False, args.out or Path(tmp) / "full")
             rows.append(("full run (50 epochs and four more trainings)", seconds, BUDGETS["full"], "one run"))
     print(f"\nThe whole notebook, every solution loaded; {os.cpu_count()} cores, "
           f"MNIST: {os.environ.get('VAE_TP_MNIST', 'sample')}\n")

@@ -6,7 +6,7 @@ def anomaly_scores(stats_encoder, decoder, x):
     return ops.convert_to_numpy(loss)
 
 
-def roc_auc(normal_scores, anomaly_scores):
+def roc_auc(normal_scores, anomalous_scores):
     normal = np.asarray(normal_scores)[None, :]
-    anomalous = np.asarray(anomaly_scores)[:, None]
+    anomalous = np.asarray(anomalous_scores)[:, None]
     return float(np.mean(anomalous > normal) + 0.5 * np.mean(anomalous == normal))

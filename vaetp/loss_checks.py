@@ -72,7 +72,8 @@ def _per_image(out: np.ndarray, n: int, d: int, what: str, sums: str) -> np.ndar
     if out.size == 1 and n > 1:
         raise AnswerMismatch(
             f"{what} returns one number for a batch of {n} images; return one value per image "
-            f"({sums} only), and let Keras average over the batch.")
+            f"({sums} only): the average over the batch is taken later, by the Sampling layer "
+            "or by Keras.")
     if out.shape == (n, 1):
         raise AnswerMismatch(f"{what} has shape ({n}, 1); return shape ({n},): drop keepdims.")
     if out.shape[:1] == (n,) and out.ndim == 2 and out.shape[1] == d:

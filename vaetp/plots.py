@@ -172,6 +172,9 @@ def beta_comparison(panels: Mapping[float, tuple[np.ndarray, np.ndarray]], label
     fig = plt.figure(figsize=(4.2 * len(betas), 5.6 if two_d else 1.6))
     grid = fig.add_gridspec(rows, len(betas), height_ratios=[4, 1] if two_d else [1])
     cmap = plt.get_cmap("tab10")
+    # the same axes for every beta, wide enough for (nearly) every code of every panel
+    limit = max([4.5] + [float(np.percentile(np.abs(codes), 99.5)) * 1.1
+                         for codes, _ in panels.values()]) if two_d else 0.0
     for col, beta in enumerate(betas):
         codes, images = panels[beta]
         if two_d:
@@ -180,8 +183,8 @@ def beta_comparison(panels: Mapping[float, tuple[np.ndarray, np.ndarray]], label
                 mask = labels == digit
                 ax.scatter(codes[mask, 0], codes[mask, 1], s=1, alpha=0.5, color=cmap(digit))
             ax.set_title(f"\u03b2 = {beta:g}")
-            ax.set_xlim(-4.5, 4.5)
-            ax.set_ylim(-4.5, 4.5)
+            ax.set_xlim(-limit, limit)
+            ax.set_ylim(-limit, limit)
             ax.set_aspect("equal")
             ax.grid(alpha=0.3)
         strip = np.concatenate([np.reshape(im, (28, 28)) for im in images], axis=1)
