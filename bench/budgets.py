@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         slow = None
         if args.full:
             seconds, slow = run(False, args.out or Path(tmp) / "full")
-            rows.append(("full run (50 epochs and four more trainings)", seconds, BUDGETS["full"], "one run"))
+            rows.append(("full run (the VAE's 50 epochs, five shorter trainings)", seconds, BUDGETS["full"], "one run"))
     print(f"\nThe whole notebook, every solution loaded; {os.cpu_count()} cores, "
           f"MNIST: {os.environ.get('VAE_TP_MNIST', 'sample')}\n")
     print("| run | wall time | budget | within | runs (s) |")

@@ -538,7 +538,7 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
                 ["neither model has a convolution"]),
         Student("conv-too-big", "a Dense(512) after Flatten: over the parameter budget",
                 nb(CONV_TOO_BIG, cell="conv-exercise"), score(test_conv_budget=0), "loaded",
-                ["over the budget of 250,000"]),
+                ["over the budget of 300,000"]),
         Student("conv-no-sigmoid", "the convolutional decoder ends without a sigmoid",
                 nb(CONV_NO_SIGMOID, cell="conv-exercise"), score(test_conv_outputs=0), "loaded", []),
         Student("conv-flat-output", "the convolutional decoder returns flat vectors",
