@@ -295,3 +295,31 @@ def test_the_judge_reads_the_records_without_keras(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+STUDENT_CELLS = """
+def reconstruction_loss(y_true, y_pred, per_pixel=False):
+    bce = keras.losses.binary_crossentropy(y_true, y_pred)
+    return bce if per_pixel else 784 * bce
+
+def kl_divergence(mu, log_var):
+    return -0.5 * ops.sum(1 + log_var - ops.square(mu) - ops.exp(log_var), axis=-1)
+
+def anomaly_scores(stats_encoder, decoder, x):
+    m, v = stats_encoder.predict(x, verbose=0)
+    xd = decoder.predict(m, verbose=0)
+    return ops.convert_to_numpy(reconstruction_loss(y_true=x, y_pred=xd) + kl_divergence(mu=m, log_var=v))
+"""
+
+
+def test_a_student_whose_right_helpers_have_other_argument_names_keeps_full_marks():
+    namespace = {"keras": keras, "ops": ops}
+    exec(STUDENT_CELLS, namespace)  # noqa: S102 - the student's cells, in their own globals
+    assert score_failures(namespace["anomaly_scores"]) == {}
+    assert namespace["reconstruction_loss"].__code__.co_varnames[:2] == ("y_true", "y_pred")
+
+
+def test_a_wrong_helper_is_not_charged_again_in_the_anomaly_score():
+    namespace = {"keras": keras, "ops": ops}
+    exec(STUDENT_CELLS.replace("784 * bce", "bce"), namespace)  # noqa: S102 - the mean BCE
+    assert score_failures(namespace["anomaly_scores"]) == {}

@@ -265,3 +265,13 @@ def test_a_notebook_without_a_record_is_told_to_build_the_encoder():
     for check in verdicts(record).values():
         with pytest.raises(AnswerMismatch, match="there is no `conv_encoder`"):
             check()
+
+
+def test_a_student_whose_encoder_adds_noise_without_the_kl_is_told_by_the_hidden_check():
+    enc_in = keras.Input((28, 28, 1))
+    h = layers.Flatten()(layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(enc_in))
+    m, lv = layers.Dense(LATENT)(h), layers.Dense(LATENT)(h)
+    z = layers.GaussianNoise(1.0)(m, training=True)  # samples, but adds no KL term
+    message = mistake(conv_checks.check_conv_outputs_are_probabilities,
+                      keras.Model(enc_in, [m, lv, z]), decoder())
+    assert "adds no KL term" in message

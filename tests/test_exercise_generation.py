@@ -235,3 +235,13 @@ def test_the_judge_reads_a_record_without_keras(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_student_who_draws_a_truncated_normal_fails_the_hidden_test():
+    def truncated(decoder, n, seed=None):
+        z = keras.random.truncated_normal((n, LATENT), seed=seed)
+        return decoder.predict(z, verbose=0).reshape(n, 28, 28)
+
+    keras.utils.set_random_seed(42)
+    with pytest.raises(AssertionError, match="not a truncated or uniform one"):
+        gen.check_generation_from_prior(truncated, LATENT, PIXELS)

@@ -131,3 +131,20 @@ def test_the_inputs_come_from_the_seed():
     a, b = loss_checks.kl_inputs(3, LATENT), loss_checks.kl_inputs(3, LATENT)
     assert all(np.array_equal(a[k][0], b[k][0]) for k in a)
     assert not np.array_equal(loss_checks.kl_inputs(4, LATENT)["typical"][0], a["typical"][0])
+
+
+def test_a_kl_that_calls_the_graders_own_answer_is_refused():
+    from vaetp.loss_checks import kl_reference
+
+    found = failures(KL_TESTS, lambda m, v: kl_reference(np.asarray(m), np.asarray(v)), LATENT)
+    assert set(found) == {"shape", "values", "wide"}
+    assert "the grader's, not yours" in found["values"]
+
+
+def test_a_numpy_kl_is_told_that_the_sampling_layer_needs_keras_ops():
+    def numpy_kl(m, v):
+        m, v = np.asarray(m), np.asarray(v)
+        return -0.5 * np.sum(1 + v - m**2 - np.exp(v), axis=-1)
+
+    found = failures(KL_TESTS, numpy_kl, LATENT)
+    assert set(found) == {"shape"} and "write it with keras.ops" in found["shape"]

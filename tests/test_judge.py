@@ -146,3 +146,15 @@ def test_changing_latent_dim_in_the_master_changes_the_exercise(tmp_path):
     assert "(None, 10)" in found["test_decoder_input_shape"]["message"]
     # one mistake, one test: the parameter count is that of the TP's layers on its own input
     assert [t for t, v in found.items() if not v["passed"]] == ["test_decoder_input_shape"]
+
+
+def test_a_record_made_for_another_seed_is_refused(tmp_path):
+    """The grader tells the judge each student's seed: a record copied from a classmate, or made
+    on inputs of the student's choosing, is not judged."""
+    (tmp_path / "decoder.npz").write_bytes(record(decoder(), seed=7))
+    job = {"parameters": master_parameters(MASTER), "tests": graded_sources(), "seed": 8}
+    found = judge(job, tmp_path)
+    assert {v["ename"] for v in found.values()} == {GRADING_ERROR}
+    assert all("another student or run" in v["message"] for v in found.values())
+    job["seed"] = 7
+    assert all(v["passed"] for v in judge(job, tmp_path).values())

@@ -292,6 +292,12 @@ display(Javascript("window.__pwned = 3"))
 """
 
 
+KL_PRINTS = """\
+def kl_divergence(z_mean, z_log_var):
+    print("x" * 1_000_000)  # printed on every call, the grader's probe calls included
+    return -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+"""
+
 # Wrong answers to the other exercises (each student gets every other exercise right).
 KL_SIGN = "def kl_divergence(z_mean, z_log_var):\n    return 0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)\n"
 KL_BATCH_MEAN = "def kl_divergence(z_mean, z_log_var):\n    kl = -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)\n    return ops.mean(kl)\n"
@@ -561,6 +567,9 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
                 ["full marks on the decoder, yet the exercise cell holds no decoder"]),
         Student("output-flood", "correct decoder, then 40 MB of image outputs", nb(OUTPUT_FLOOD),
                 full, "written", ["the grader dropped"]),
+        Student("probe-flood", "a correct KL that prints 1 MB on every call, while it is recorded "
+                "too (only the record leaves a probe)", nb(KL_PRINTS, cell="kl-exercise"), full,
+                "loaded"),
         Student("cheat-fake-success", "no decoder; prints a fake success", nb(FAKE_SUCCESS),
                 no_decoder, "unsolved", ["there is no `decoder` yet"]),
         # Spying and tampering: the sandbox shows nothing, keeps nothing, reaches nothing.

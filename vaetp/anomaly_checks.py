@@ -17,6 +17,7 @@ sign.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -84,6 +85,7 @@ def _parts(seed: int, latent_dim: int, x: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def scores_reference(seed: int, latent_dim: int, x: np.ndarray) -> np.ndarray:
+    calls.not_inside_student_code("scores_reference")
     z_mean, z_log_var, decoded = _parts(seed, latent_dim, x)
     return reconstruction_reference(x, decoded) + kl_reference(z_mean, z_log_var)
 
@@ -115,35 +117,79 @@ def extract_anomaly_scores(function: Any, latent_dim: int, original_dim: int,
 
 @contextlib.contextmanager
 def tp_loss_functions(function: Any, original_dim: int) -> Iterator[None]:
-    """While `anomaly_scores` is recorded, the notebook's `kl_divergence` and
-    `reconstruction_loss` are the TP's own: a mistake in those exercises is graded there, not
-    a second time here. (An `anomaly_scores` that writes the formulas out is judged on them.)"""
+    """While `anomaly_scores` is recorded, a `kl_divergence` or `reconstruction_loss` of the
+    notebook that fails its own exercise is replaced by the TP's: that mistake is graded there,
+    not a second time here. A correct one is kept, whatever its argument names. (An
+    `anomaly_scores` that writes the formulas out is judged on them.)"""
     from keras import losses, ops
 
-    def kl_divergence(z_mean: Any, z_log_var: Any) -> Any:
+    def tp_kl(z_mean: Any, z_log_var: Any) -> Any:
         return -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
 
-    def reconstruction_loss(x: Any, x_decoded: Any) -> Any:
+    def tp_reconstruction(x: Any, x_decoded: Any) -> Any:
         return original_dim * losses.binary_crossentropy(x, x_decoded)
 
     names = getattr(function, "__globals__", None)
     if not isinstance(names, dict):
         yield
         return
-    saved = {k: names[k] for k in ("kl_divergence", "reconstruction_loss") if k in names}
-    names.update(kl_divergence=kl_divergence, reconstruction_loss=reconstruction_loss)
+    replaced = {}
+    for name, tp, judge in (("kl_divergence", tp_kl, _kl_is_right),
+                            ("reconstruction_loss", tp_reconstruction, _reconstruction_is_right)):
+        mine = names.get(name)
+        if callable(mine) and not judge(mine, original_dim):
+            replaced[name] = mine
+            names[name] = _with_signature_of(mine, tp)
     try:
         yield
     finally:
-        for key in ("kl_divergence", "reconstruction_loss"):
-            names.pop(key, None)
-        names.update(saved)
+        names.update(replaced)
+
+
+def _with_signature_of(student: Any, tp: Any) -> Any:
+    """`tp`, callable with the student's argument names and defaults (first two arguments)."""
+    try:
+        signature = inspect.signature(student)
+    except (TypeError, ValueError):
+        return tp
+
+    def stand_in(*args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            first, second = list(bound.arguments.values())[:2]
+        except (TypeError, ValueError):
+            return tp(*args, **kwargs)
+        return tp(first, second)
+
+    return stand_in
+
+
+def _kl_is_right(function: Any, original_dim: int) -> bool:
+    from keras import ops
+
+    m = np.random.default_rng(1).normal(size=(8, 3)).astype("float32")
+    v = np.random.default_rng(2).uniform(-2, 1, size=(8, 3)).astype("float32")
+    found = calls.run(function, ops.convert_to_tensor(m), ops.convert_to_tensor(v))
+    return found.ok and found.output.shape == (8,) and np.allclose(found.output, kl_reference(m, v), rtol=1e-3)
+
+
+def _reconstruction_is_right(function: Any, original_dim: int) -> bool:
+    from keras import ops
+
+    rng = np.random.default_rng(3)
+    x = (rng.random((4, original_dim)) < 0.3).astype("float32")
+    p = rng.uniform(0.05, 0.95, (4, original_dim)).astype("float32")
+    found = calls.run(function, ops.convert_to_tensor(x), ops.convert_to_tensor(p))
+    return found.ok and found.output.shape == (4,) and np.allclose(
+        found.output, reconstruction_reference(x, p), rtol=1e-3)
 
 
 def _scores_record(anomaly_scores: Any, latent_dim: int, original_dim: int) -> CallRecord:
     record = calls.live_or_recorded(
         anomaly_scores, lambda f: extract_anomaly_scores(f, latent_dim, original_dim))
-    calls.require_function(record, "anomaly_scores", SCORES_CELL)
+    calls.require_function(record, "anomaly_scores", SCORES_CELL, latent_dim=latent_dim,
+                           original_dim=original_dim)
     return record
 
 

@@ -20,6 +20,7 @@ import contextlib
 import io
 import json
 import logging
+import random
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -94,25 +95,42 @@ def to_array(value: Any) -> np.ndarray:
     return array
 
 
+_student_code_running = 0
+
+
+def not_inside_student_code(name: str) -> None:
+    """Refuse to hand a reference answer (`kl_reference`, ...) to the student's code while it is
+    being recorded: an answer that calls vaetp's own would otherwise pass."""
+    if _student_code_running:
+        raise RuntimeError(f"vaetp's {name} is the grader's, not yours: write your own answer.")
+
+
 def run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
     """Call the student's function; keep its output as an array, or its error's first line."""
+    global _student_code_running
     tf_logger = logging.getLogger("tensorflow")  # "retracing" warnings of predict on new models
     level = tf_logger.level
     tf_logger.setLevel(logging.ERROR)
+    _student_code_running += 1
     try:
         with warnings.catch_warnings():  # a Keras warning is not the student's answer
             warnings.simplefilter("ignore")
-            return Call(output=to_array(function(*args, **kwargs)))
+            output = function(*args, **kwargs)
     except Exception as err:  # noqa: BLE001 - any failure of student code is part of the record
         return Call(error=f"{type(err).__name__}: {first_line(err)}")
     finally:
+        _student_code_running -= 1
         tf_logger.setLevel(level)
+    try:
+        return Call(output=to_array(output))
+    except Exception as err:  # noqa: BLE001
+        return Call(error=f"{type(err).__name__}: {first_line(err)}")
 
 
 @contextlib.contextmanager
 def keeping_random_state(*models: Any) -> Iterator[None]:
     """Put back, after a probe, the random generators that it advanced: Keras' global one, the
-    `SeedGenerator`s of the models' layers, NumPy's. So a probe leaves no trace: a notebook
+    `SeedGenerator`s of the models' layers, NumPy's and Python's. So a probe leaves no trace: a notebook
     trains the same whether its check cells ran once, twice, or (hidden tests) more."""
     import keras
 
@@ -131,13 +149,14 @@ def keeping_random_state(*models: Any) -> Iterator[None]:
         except Exception:  # noqa: BLE001 - a broken student model: its generators stay as they are
             continue
     saved = [(g, keras.ops.convert_to_numpy(g.state.value)) for g in generators]
-    numpy_state = np.random.get_state()
+    numpy_state, python_state = np.random.get_state(), random.getstate()
     try:
         yield
     finally:
         for generator, state in saved:
             generator.state.assign(state)
         np.random.set_state(numpy_state)
+        random.setstate(python_state)
 
 
 def start(exercise: str, function: Any, seed: int) -> CallRecord:
@@ -230,8 +249,13 @@ def live_or_recorded(obj: Any, extract: Callable[[Any], CallRecord], *models: An
         return extract(obj)
 
 
-def require_function(record: CallRecord, name: str, cell: str) -> None:
-    """Fail with a plain sentence when the student's `name` is missing or not a function."""
+def require_function(record: CallRecord, name: str, cell: str, **sizes: int) -> None:
+    """Fail with a plain sentence when the student's `name` is missing or not a function, or
+    when the record was made for other sizes than the TP's `sizes` (e.g. latent_dim=2)."""
+    for key, value in sizes.items():
+        if key in record.facts and record.facts[key] != int(value):
+            raise AnswerMismatch(f"`{name}` was recorded with {key} = {record.facts[key]}; the "
+                                 f"TP's is {int(value)} (set it back in the parameters cell).")
     if record.status == MISSING:
         raise AnswerMismatch(f"there is no `{name}`: write it in {cell} and run that cell.")
     if record.status == NOT_CALLABLE:

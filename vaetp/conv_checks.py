@@ -112,6 +112,10 @@ def extract_conv_vae(conv_encoder: Any, conv_decoder: Any, latent_dim: int,
             continue
         if role == "encoder":
             facts["outputs"] = _record_outputs(record, "encoder", model, inputs["images"])
+            try:  # the losses the call added: the KL term of the Sampling layer
+                facts["losses"] = len(model.losses)
+            except Exception:  # noqa: BLE001
+                facts["losses"] = None
             if facts["outputs"]:
                 _record_outputs(record, "encoder_again", model, inputs["images"])
             else:  # does it take flat vectors instead?
@@ -245,7 +249,7 @@ def check_conv_outputs_are_probabilities(conv_encoder: Any, conv_decoder: Any,
                                          latent_dim: int) -> None:
     """Hidden: decoded pixels are finite and within [0, 1] even for latent vectors far from the
     origin; the encoder's z is sampled (it differs from z_mean and between two calls) while
-    z_mean is the same on both calls."""
+    z_mean is the same on both calls; the encoder adds a loss (the KL of `Sampling`)."""
     record = _record(conv_encoder, conv_decoder, latent_dim)
     _models(record)
     out = calls.output_of(record, "decoder", "conv_decoder")  # any shape: that is another check
@@ -270,6 +274,9 @@ def check_conv_outputs_are_probabilities(conv_encoder: Any, conv_decoder: Any,
     if np.allclose(z, z_again, rtol=1e-5, atol=1e-6):
         raise AnswerMismatch("conv_encoder's z is the same on two calls on the same images: "
                              "draw new noise on every call, as the Sampling layer does.")
+    if record.facts.get("encoder", {}).get("losses") == 0:
+        raise AnswerMismatch("conv_encoder adds no KL term to the loss: draw z with the "
+                             "notebook's Sampling layer, which adds it.")
 
 
 def check_conv_vae(conv_encoder: Any, conv_decoder: Any, latent_dim: int,

@@ -72,7 +72,8 @@ def extract_generation(function: Any, latent_dim: int, original_dim: int,
 def _record(generate_digits: Any, latent_dim: int, original_dim: int) -> CallRecord:
     record = calls.live_or_recorded(
         generate_digits, lambda f: extract_generation(f, latent_dim, original_dim))
-    calls.require_function(record, "generate_digits", GENERATION_CELL)
+    calls.require_function(record, "generate_digits", GENERATION_CELL, latent_dim=latent_dim,
+                           original_dim=original_dim)
     return record
 
 
@@ -192,6 +193,12 @@ def check_generation_from_prior(generate_digits: Any, latent_dim: int, original_
             raise AnswerMismatch(
                 f"the latent coordinates are correlated (correlation {corr[worst]:.2f}): draw "
                 "every coordinate independently, z of shape (n, latent_dim).")
+    tails = float(np.mean(np.abs(z) > 2))  # N(0, 1) puts 4.55 % beyond +-2
+    if count * d >= 500 and tails < 0.0455 / 2:  # about 5 standard errors below, for 2048 codes
+        raise AnswerMismatch(
+            f"only {100 * tails:.1f} % of the codes lie beyond +-2, where N(0, I) puts 4.6 %: "
+            "draw z from the normal distribution itself (keras.random.normal), not a "
+            "truncated or uniform one.")
 
 
 def check_generate_digits(generate_digits: Any, latent_dim: int, original_dim: int) -> None:

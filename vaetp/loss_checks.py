@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import warnings
+
 import numpy as np
 
 from vaetp import calls
@@ -43,6 +45,7 @@ def kl_inputs(seed: int, latent_dim: int) -> dict[str, tuple[np.ndarray, np.ndar
 
 
 def kl_reference(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
+    calls.not_inside_student_code("kl_reference")
     m, v = np.asarray(z_mean, "float64"), np.asarray(z_log_var, "float64")
     return 0.5 * np.sum(np.square(m) + np.exp(v) - 1.0 - v, axis=-1)
 
@@ -56,13 +59,30 @@ def extract_kl(function: Any, latent_dim: int, seed: int = 0) -> CallRecord:
         for name, (m, v) in kl_inputs(seed, latent_dim).items():
             record.calls[name] = calls.run(function, ops.convert_to_tensor(m),
                                            ops.convert_to_tensor(v))
+        record.facts["symbolic_error"] = _symbolic_error(function, int(latent_dim))
     record.facts["latent_dim"] = int(latent_dim)
     return record
 
 
+def _symbolic_error(function: Any, latent_dim: int) -> str:
+    """'' when `function` works on symbolic Keras tensors, as the Sampling layer calls it
+    while the encoder is built; else the first line of the error."""
+    import keras
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = function(keras.Input((latent_dim,)), keras.Input((latent_dim,)))
+        if not isinstance(out, keras.KerasTensor):
+            return f"it returns a {type(out).__name__}, not a Keras tensor"
+    except Exception as err:  # noqa: BLE001 - student code
+        return f"{type(err).__name__}: {calls.first_line(err)}"
+    return ""
+
+
 def _kl_record(kl_divergence: Any, latent_dim: int) -> CallRecord:
     record = calls.live_or_recorded(kl_divergence, lambda f: extract_kl(f, latent_dim))
-    calls.require_function(record, "kl_divergence", KL_CELL)
+    calls.require_function(record, "kl_divergence", KL_CELL, latent_dim=latent_dim)
     return record
 
 
@@ -153,10 +173,17 @@ def _compare_kl(record: CallRecord, call: str, rtol: float, any_scale: bool = Fa
 
 
 def check_kl_shape(kl_divergence: Any, latent_dim: int) -> None:
-    """One KL per image: shape (batch,), for a batch of 16 and for a single image."""
+    """One KL per image: shape (batch,), for a batch of 16 and for a single image; and it works
+    on symbolic Keras tensors, as the Sampling layer calls it."""
     record = _kl_record(kl_divergence, latent_dim)
     _kl_output(record, "typical")
     _kl_output(record, "single")
+    symbolic = record.facts.get("symbolic_error")
+    if symbolic:
+        raise AnswerMismatch(
+            f"kl_divergence works on arrays, but not on the symbolic tensors that the Sampling "
+            f"layer gives it when the encoder is built ({str(symbolic)[:200]}): write it with "
+            "keras.ops (ops.exp, ops.square, ops.sum), not NumPy.")
 
 
 def check_kl_values(kl_divergence: Any, latent_dim: int) -> None:
@@ -221,6 +248,7 @@ def reconstruction_inputs(seed: int, original_dim: int) -> dict[str, tuple[np.nd
 
 
 def _bce_sum(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+    calls.not_inside_student_code("reconstruction reference")
     x = np.asarray(x, "float64")
     p = np.clip(np.asarray(p, "float64"), EPSILON, 1 - EPSILON)
     return -np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=-1)
@@ -247,7 +275,8 @@ def extract_reconstruction(function: Any, original_dim: int, seed: int = 0) -> C
 def _reconstruction_record(reconstruction_loss: Any, original_dim: int) -> CallRecord:
     record = calls.live_or_recorded(reconstruction_loss,
                                     lambda f: extract_reconstruction(f, original_dim))
-    calls.require_function(record, "reconstruction_loss", RECONSTRUCTION_CELL)
+    calls.require_function(record, "reconstruction_loss", RECONSTRUCTION_CELL,
+                           original_dim=original_dim)
     return record
 
 

@@ -37,6 +37,7 @@ def roc_inputs(seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def auc_reference(normal: np.ndarray, anomaly: np.ndarray, tie: float = 0.5) -> float:
+    calls.not_inside_student_code("auc_reference")
     greater = np.mean(anomaly[:, None] > normal[None, :])
     return float(greater + tie * np.mean(anomaly[:, None] == normal[None, :]))
 

@@ -45,6 +45,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
+from vaetp import calls
 from vaetp.decoder_data import MAX_BYTES
 from vaetp.grading import markers, sandbox
 from vaetp.grading.exercises import EXERCISES, MIME, exercise_of
@@ -55,6 +56,8 @@ TIMEOUT = "CellTimeoutError"
 KERNEL_DIED = "KernelDied"
 PARAMETERS_CELL = "parameters"
 SKIP_TAG = "skip-when-grading"
+#: The largest record a probe may hand over (a decoder's weights are the largest).
+RECORD_BYTES = max(MAX_BYTES, calls.MAX_BYTES)
 SKIPPED_NOTE = "[not run by the grader: training and figures change no grade]\n"
 
 
@@ -218,7 +221,7 @@ class GradingExecute(Execute):
         missing = {e.name: self._why_missing.get(e.name, "your notebook did not hand your work "
                                                  "to the grader") for e in EXERCISES
                    if e.name not in self._records}
-        verdicts = run_judge({"parameters": self._parameters, "missing": missing,
+        verdicts = run_judge({"parameters": self._parameters, "missing": missing, "seed": self._seed,
                               "tests": [{"grade_id": g, "source": s}
                                         for g, s in self._tests.values()]}, self._records)
         for index, (grade_id, _) in self._tests.items():
@@ -253,8 +256,12 @@ class GradingExecute(Execute):
         if kind in ("stream", "display_data", "execute_result", "error", "update_display_data"):
             size = _size(msg.get("content"))
             if self._recording:
-                if size > MAX_BYTES * 4 // 3 + 100_000:
+                # only the record comes back from a probe: one display of our MIME type, once;
+                # whatever else the student's code prints while it is recorded is dropped
+                data = msg.get("content", {}).get("data", {}) if kind == "display_data" else {}
+                if MIME not in data or size > RECORD_BYTES * 4 // 3 + 100_000 or self._kept_record:
                     return None
+                self._kept_record = True
             else:
                 spent = self._cell_bytes.get(cell_index, 0)
                 total = sum(self._cell_bytes.values())
@@ -327,7 +334,7 @@ class GradingExecute(Execute):
         probe = NotebookNode(cell_type="code", source=exercise.probe(self._parameters, self._seed),
                              metadata={}, outputs=[], execution_count=None, id="vaetp-probe")
         original = self.nb.cells[index]
-        self._recording = True
+        self._recording, self._kept_record = True, False
         try:
             self.execute_cell(probe, index, store_history=False)
         except DeadKernelError:
@@ -342,7 +349,7 @@ class GradingExecute(Execute):
             self.nb.cells[index] = original  # nbclient stores the cell it ran at this index
         for output in probe.outputs:
             text = output.get("data", {}).get(MIME) if output.get("output_type") == "display_data" else None
-            if isinstance(text, str) and len(text) <= MAX_BYTES * 4 // 3 + 4:
+            if isinstance(text, str) and len(text) <= RECORD_BYTES * 4 // 3 + 4:
                 try:
                     self._records[exercise.name] = base64.b64decode(text, validate=True)
                 except (binascii.Error, ValueError):

@@ -2,8 +2,9 @@
 
     python -m vaetp.grading.judge JOB_FOLDER      # prints {"verdicts": {...}} as JSON
 
-JOB_FOLDER holds `job.json` (the notebook's parameters from the master, and each graded test
-cell's code from the gradebook, hidden tests included) and one `<exercise>.npz` record per
+JOB_FOLDER holds `job.json` (the notebook's parameters from the master, each graded test
+cell's code from the gradebook, hidden tests included, and the seed the student's inputs were
+chosen from: a record made for another seed is refused) and one `<exercise>.npz` record per
 exercise that the student's kernel handed over. Each test cell's code is run with `exec` in a
 fresh namespace holding the record (e.g. `decoder`), the `checks` module and the parameters; a
 test passes when its code raises nothing. A failed test's verdict is the exception's message
@@ -48,7 +49,11 @@ def judge(job: dict[str, Any], folder: Path) -> dict[str, dict[str, Any]]:
             continue
         blob = path.read_bytes()
         try:
-            namespaces[exercise.name] = exercise.namespace(blob, parameters)
+            names = exercise.namespace(blob, parameters)
+            seeds = {getattr(v, "seed", None) for v in names.values() if hasattr(v, "seed")}
+            if "seed" in job and seeds - {None, int(job["seed"])}:
+                raise ValueError("it was made on inputs chosen for another student or run")
+            namespaces[exercise.name] = names
         except Exception as err:  # noqa: BLE001 - a broken record fails its tests, with why
             namespaces[exercise.name] = (GRADING_ERROR, f"the grader could not read what your "
                                                         f"notebook handed over for the "
