@@ -21,7 +21,7 @@ Jupyter server (/files/...), and the same file from disk (file://); it clicks th
 link where there is one. Then it asserts that no payload ran (no `__pwned` in any frame, no
 dialog, no beacon, no write to /api/contents or /api/kernels, no new file in the course folder)
 and that the notebook's own content still renders (the diagrams attached to markdown cells, an
-honest matplotlib figure of the student's, the check cell's success message, the encoder's
+honest matplotlib figure of the student's, the grader's note on the cells it skips, the encoder's
 summary, and the grader's notes in place of the removed outputs).
 
 The submission is built anew each run (its payloads name the server's port, for the page opened
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -51,7 +52,7 @@ from e2e_support import CHROMIUM_ARGS, LOOPBACK, Process, free_port, wait_http
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-from vaetp.checks import SUCCESS  # noqa: E402
+from vaetp.grading.execute import SKIPPED_NOTE  # noqa: E402
 
 GRADE = REPO / "tools" / "grade.py"
 CHROMIUM = os.environ.get("VAE_TP_CHROMIUM", "/usr/bin/chromium")
@@ -145,6 +146,11 @@ def hostile_notebook(release: Path, server: str) -> tuple[nbformat.NotebookNode,
         "ax.plot([0, 1], [0, 1])",
         "plt.show()",
     ]
+    # The other exercises: the student %load'ed their solutions.
+    for cell in nb.cells:
+        found = re.search(r"^# %load \.\./solutions/(\S+)$", cell.source, re.M)
+        if found and cell.get("id") != EXERCISE_ID:
+            cell.source = found.group(0) + "\n" + (REPO / "solutions" / found.group(1)).read_text()
     exercise = next(cell for cell in nb.cells if cell.get("id") == EXERCISE_ID)
     exercise.source = decoder + "\n" + "\n".join(displays) + "\n"
 
@@ -496,7 +502,7 @@ def test_hostile_submission_is_inert_in_formgrader_lab_and_feedback(
         assert len(loaded) >= images and all(loaded), \
             f"{label}: images loaded {loaded}, expected {images} (the figure and the diagrams)"
         text = page.inner_text(root)
-        for expected in (SUCCESS, "Total params", "The decoder mirrors the encoder"):
+        for expected in (SKIPPED_NOTE.strip(), "Total params", "The decoder mirrors the encoder"):
             assert expected in text, f"{label}: {expected!r} is missing from the page"
         if page is not lab:
             assert "removed by the grader" in text, f"{label}: the grader's notes are missing"
