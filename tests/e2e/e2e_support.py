@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -96,3 +99,31 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):
             return value
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@contextlib.contextmanager
+def jupyter_lab(root: Path, tmp_path: Path, log: Path, settings: Path | None = None,
+                port: int | None = None):
+    """`jupyter lab` on the loopback (on `port`, else a free one), serving `root` as an
+    instructor runs it there (the formgrader included), with a fresh user's config. Yields
+    (base URL, token); the server's log is left at `log`."""
+    port, token = port or free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
+               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(settings or tmp_path / "lab-settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONUNBUFFERED="1")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    jupyter_bin = str(Path(sys.executable).with_name("jupyter"))
+    process = Process("jupyter lab", [
+        jupyter_bin, "lab", "--no-browser", f"--ServerApp.ip={LOOPBACK}", f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
+        f"--IdentityProvider.token={token}", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--ServerApp.allow_remote_access=False",
+    ] + (["--allow-root"] if os.geteuid() == 0 else []), log, env=env, cwd=root)
+    base = f"http://{LOOPBACK}:{port}"
+    try:
+        wait_http(f"{base}/api/status?token={token}", process, timeout=90)
+        yield base, token
+    finally:
+        process.stop()

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import csv
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -42,7 +41,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from e2e_support import CHROMIUM_ARGS, LOOPBACK, Process, free_port, wait_http
+from e2e_support import CHROMIUM_ARGS, jupyter_lab
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
@@ -133,28 +132,11 @@ def jupyter(graded_course, tmp_path):
     """JupyterLab and the formgrader on 127.0.0.1, in the course folder (as an instructor runs
     `jupyter lab` there). Yields (base URL, token)."""
     course = graded_course[0]
-    port = free_port()
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "lab-settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONUNBUFFERED="1")
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    token = secrets.token_hex(16)
-    jupyter_bin = str(Path(sys.executable).with_name("jupyter"))
     log = tmp_path / "jupyter-formgrader-manual.log"
-    process = Process("jupyter lab", [
-        jupyter_bin, "lab", "--no-browser", f"--ServerApp.ip={LOOPBACK}", f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0", f"--ServerApp.root_dir={course}",
-        f"--IdentityProvider.token={token}", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--ServerApp.allow_remote_access=False",
-    ] + (["--allow-root"] if os.geteuid() == 0 else []), log, env=env, cwd=course)
-    base = f"http://{LOOPBACK}:{port}"
     try:
-        wait_http(f"{base}/api/status?token={token}", process, timeout=90)
-        yield base, token
+        with jupyter_lab(course, tmp_path, log) as server:
+            yield server
     finally:
-        process.stop()
         if log.exists():
             OUT.mkdir(parents=True, exist_ok=True)
             shutil.copy(log, OUT / "jupyter-formgrader-manual.log")
