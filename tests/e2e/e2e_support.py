@@ -103,17 +103,24 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):
 
 @contextlib.contextmanager
 def jupyter_lab(root: Path, tmp_path: Path, log: Path, settings: Path | None = None,
-                port: int | None = None):
+                port: int | None = None, env: dict[str, str] | None = None):
     """`jupyter lab` on the loopback (on `port`, else a free one), serving `root` as an
     instructor runs it there (the formgrader included), with a fresh user's config. Yields
-    (base URL, token); the server's log is left at `log`."""
+    (base URL, token); the server's log is left at `log`. `env`: more variables for the server
+    and its kernels (None as a value removes one)."""
     port, token = port or free_port(), secrets.token_hex(16)
+    extra = env or {}
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
                JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
                JUPYTERLAB_SETTINGS_DIR=str(settings or tmp_path / "lab-settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), TF_CPP_MIN_LOG_LEVEL="3",
                PYTHONUNBUFFERED="1")
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    for key, value in extra.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     jupyter_bin = str(Path(sys.executable).with_name("jupyter"))
     process = Process("jupyter lab", [
         jupyter_bin, "lab", "--no-browser", f"--ServerApp.ip={LOOPBACK}", f"--ServerApp.port={port}",
@@ -127,3 +134,27 @@ def jupyter_lab(root: Path, tmp_path: Path, log: Path, settings: Path | None = N
         yield base, token
     finally:
         process.stop()
+
+
+GRADE = Path(__file__).resolve().parents[2] / "tools" / "grade.py"
+
+
+def run_grade(course: Path, *args: str, timeout: float = 420) -> str:
+    """`tools/grade.py --course COURSE ARGS...`, as an instructor runs it (the venv first on PATH,
+    solutions off unless asked, the MNIST sample bundled with vaetp: no grade depends on the
+    data); fails the test with the command's output if it fails or runs past `timeout`."""
+    import pytest
+
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.pop("VAE_TP_SHIP_SOLUTIONS", None)
+    env["VAE_TP_MNIST"] = os.environ.get("VAE_TP_E2E_MNIST", "sample")
+    try:
+        done = subprocess.run([sys.executable, str(GRADE), "--course", str(course), *args],
+                              env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"grade.py {' '.join(args)} ran past {timeout} s:\n{error.stdout}")
+    if done.returncode != 0:
+        pytest.fail(f"grade.py {' '.join(args)} failed ({done.returncode}):\n"
+                    f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return done.stdout

@@ -34,20 +34,18 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from e2e_support import CHROMIUM_ARGS, jupyter_lab
+from e2e_support import CHROMIUM_ARGS, run_grade, jupyter_lab
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
 import simulated_class  # noqa: E402
 
-GRADE = REPO / "tools" / "grade.py"
 CHROMIUM = os.environ.get("VAE_TP_CHROMIUM", "/usr/bin/chromium")
 ASSIGNMENT = "vae"
 NOTEBOOK = "vae_tp.ipynb"
@@ -76,20 +74,7 @@ def screenshot_dir() -> Path:
 # ----------------------------------------------------------------------------------------------
 
 def grade(course: Path, *args: str) -> str:
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env.pop("VAE_TP_SHIP_SOLUTIONS", None)
-    # The grade does not depend on the data: the MNIST sample bundled with vaetp is enough.
-    env["VAE_TP_MNIST"] = os.environ.get("VAE_TP_E2E_MNIST", "sample")
-    try:
-        done = subprocess.run([sys.executable, str(GRADE), "--course", str(course), *args],
-                              env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT_S)
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(f"grade.py {' '.join(args)} ran past {STEP_TIMEOUT_S} s:\n{error.stdout}")
-    if done.returncode != 0:
-        pytest.fail(f"grade.py {' '.join(args)} failed ({done.returncode}):\n"
-                    f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
-    return done.stdout
+    return run_grade(course, *args, timeout=STEP_TIMEOUT_S)
 
 
 def exported(course: Path) -> dict[str, str]:

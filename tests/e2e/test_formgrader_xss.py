@@ -38,7 +38,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -47,13 +46,12 @@ from pathlib import Path
 import nbformat
 import pytest
 import requests
-from e2e_support import CHROMIUM_ARGS, LOOPBACK, free_port, jupyter_lab
+from e2e_support import CHROMIUM_ARGS, run_grade, LOOPBACK, free_port, jupyter_lab
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from vaetp.grading.execute import SKIPPED_NOTE  # noqa: E402
 
-GRADE = REPO / "tools" / "grade.py"
 CHROMIUM = os.environ.get("VAE_TP_CHROMIUM", "/usr/bin/chromium")
 ASSIGNMENT = "vae"
 NOTEBOOK = "vae_tp.ipynb"
@@ -178,20 +176,7 @@ def hostile_notebook(release: Path, server: str) -> tuple[nbformat.NotebookNode,
 # ----------------------------------------------------------------------------------------------
 
 def grade(course: Path, *args: str) -> str:
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env.pop("VAE_TP_SHIP_SOLUTIONS", None)
-    # The payloads do not depend on the data: the MNIST sample bundled with vaetp is enough.
-    env["VAE_TP_MNIST"] = os.environ.get("VAE_TP_E2E_MNIST", "sample")
-    try:
-        done = subprocess.run([sys.executable, str(GRADE), "--course", str(course), *args],
-                              env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT_S)
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(f"grade.py {' '.join(args)} ran past {STEP_TIMEOUT_S} s:\n{error.stdout}")
-    if done.returncode != 0:
-        pytest.fail(f"grade.py {' '.join(args)} failed ({done.returncode}):\n"
-                    f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
-    return done.stdout
+    return run_grade(course, *args, timeout=STEP_TIMEOUT_S)
 
 
 def course_files(course: Path) -> set[str]:

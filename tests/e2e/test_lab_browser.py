@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from e2e_support import CHROMIUM_ARGS, LOOPBACK, Process, free_port, wait_http
+from e2e_support import CHROMIUM_ARGS, jupyter_lab
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -68,26 +67,12 @@ def lab(tmp_path):
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    env = dict(os.environ, VAE_TP_FAST="1", JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTERLAB_SETTINGS_DIR=str(settings),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONUNBUFFERED="1")
-    env.pop("VAE_TP_FIGURES", None)
-    port, token = free_port(), secrets.token_hex(16)
-    jupyter = str(Path(sys.executable).with_name("jupyter"))
-    process = Process("jupyter lab", [
-        jupyter, "lab", "--no-browser", f"--ServerApp.ip={LOOPBACK}", f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0", f"--ServerApp.root_dir={course / 'notebooks'}",
-        f"--IdentityProvider.token={token}", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--ServerApp.allow_remote_access=False",
-    ] + (["--allow-root"] if os.geteuid() == 0 else []), tmp_path / "jupyter-lab.log", env=env, cwd=course / "notebooks")
-    base = f"http://{LOOPBACK}:{port}"
+    log = tmp_path / "jupyter-lab.log"
     try:
-        wait_http(f"{base}/api/status?token={token}", process, timeout=90)
-        yield base, token, course
+        with jupyter_lab(course / "notebooks", tmp_path, log, settings,
+                         env={"VAE_TP_FAST": "1", "VAE_TP_FIGURES": None}) as (base, token):
+            yield base, token, course
     finally:
-        process.stop()
-        log = tmp_path / "jupyter-lab.log"
         if log.exists():
             out = REPO / "build" / "e2e"
             out.mkdir(parents=True, exist_ok=True)
