@@ -33,6 +33,7 @@ __all__ = [
     "MnistFileError",
     "MnistNotFoundError",
     "SampleDataWarning",
+    "batches",
     "load_mnist",
     "prepare",
 ]
@@ -132,6 +133,38 @@ def prepare(images: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------
 # Where the file is
+
+
+def batches(x, batch_size: int, *, shuffle: bool = True, seed: int | None = None):
+    """The pairs (x, x) in batches of `batch_size`, for `fit`: an autoencoder's target is its input.
+
+    `model.fit(batches(x, 100, seed=42), epochs=...)` trains as `model.fit(x, x, batch_size=100,
+    epochs=...)` does: each epoch visits the images once, in a new order if `shuffle` (the
+    orders are reproducible with `seed`). It is the same kind of tf.data pipeline that Keras
+    builds from NumPy arrays (shuffled indices, then one gather per batch) with one change:
+    tf.data's autotuning is off. With it on, starting an epoch drops the previous epoch's
+    iterator, and that sometimes waits for tf.data's autotuning thread to wake from a timed
+    sleep (up to 60 s) while the CPU sits idle; it happens more often when several kernels train
+    on one machine (docs/performance.md, "Stalled epochs"). Keras takes a tf.data pipeline on
+    every backend, so the notebook still runs with KERAS_BACKEND=jax.
+    """
+    import tensorflow as tf
+
+    images = tf.convert_to_tensor(np.asarray(x, dtype="float32"))
+    count = int(images.shape[0])
+    order = tf.data.Dataset.range(count)
+    if shuffle:
+        order = order.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+
+    def pair(indices):
+        batch = tf.gather(images, indices)
+        return batch, batch
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    # As Keras does: no graph rewrites, which would serialise the captured images every epoch.
+    options.experimental_optimization.apply_default_optimizations = False
+    return order.batch(batch_size).map(pair).prefetch(2).with_options(options)
 
 
 def _named_source(source: str | os.PathLike[str] | None) -> tuple[str | None, str]:
