@@ -102,17 +102,21 @@ example-class: $(STAMP)  ## 3 simulated submissions from the release, in build/e
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 BENCH_ARGS ?=
-.PHONY: bench bench-full bench-grading bench-budgets
+.PHONY: bench bench-full bench-grading bench-budgets bench-concurrency
 
 $(BENCH_STAMP): $(STAMP) bench/setup_venv.py
 	rm -rf $(BENCH_VENV)
 	$(PYTHON) bench/setup_venv.py $(VENV) $(BENCH_VENV)
 	touch $@
 
-bench: $(BENCH_STAMP)  ## time the TP's training beside Keras, PyTorch and the GEMM bound, grading, and the time budgets (< 30 min)
+bench: $(BENCH_STAMP)  ## per-epoch tables (one core, all cores) beside Keras, JAX, PyTorch and the GEMM bound, stalls, N kernels at once, grading, time budgets (~35 min)
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+	$(BIN)/python bench/concurrency.py
 	$(BIN)/python bench/grading.py --students 10 --baseline
 	$(BIN)/python bench/budgets.py --full
+
+bench-concurrency: $(STAMP)  ## N = 1, 2, 4, 8 notebook kernels training at once: throughput, epoch times, memory
+	$(BIN)/python bench/concurrency.py
 
 bench-budgets: $(STAMP)  ## the whole notebook against its budgets: fast mode (30 s) and the full run (10 min)
 	$(BIN)/python bench/budgets.py --full

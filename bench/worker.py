@@ -228,8 +228,9 @@ def run_torch(args) -> None:
 
 
 def run_gemm(args) -> None:
-    """Per round: the best sgemm rate on large square matrices (NumPy's BLAS), and the time of
-    one epoch's GEMMs alone at the model's own shapes (batches of 100)."""
+    """Per round: the best sgemm rate on large square matrices (NumPy's BLAS), the time of one
+    epoch's GEMMs alone at the model's own shapes (batches of 100), and the memory bandwidth of
+    a large copy (for the optimizer's memory traffic)."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -252,6 +253,8 @@ def run_gemm(args) -> None:
             for i, _s in enumerate(dense):
                 acts_in[i] @ w[i]
 
+    src = rng.random(16 * 2**20, dtype=np.float32)
+    dst = np.empty_like(src)
     np.matmul(a, b, out=c)
     model_gemms(20, 0)
     send({"ready": True, "info": {"numpy": np.__version__, "sgemm_n": n}})
@@ -267,8 +270,13 @@ def run_gemm(args) -> None:
         t = time.perf_counter()
         model_gemms(args.train_images // BATCH, args.val_images // BATCH)
         shapes = time.perf_counter() - t
+        copy = float("inf")
+        for _ in range(5):  # memory bandwidth: a 64 MB copy reads and writes 64 MB
+            t = time.perf_counter()
+            np.copyto(dst, src)
+            copy = min(copy, time.perf_counter() - t)
         send({"epoch": epoch, **clock.stop(), "sgemm_gflops": 2 * n**3 / best / 1e9,
-              "model_gemms_s": shapes})
+              "model_gemms_s": shapes, "copy_gb_s": 2 * src.nbytes / copy / 1e9})
 
 
 def main() -> None:

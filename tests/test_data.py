@@ -320,3 +320,41 @@ def test_a_graded_notebook_gets_the_bundled_sample_whatever_the_setting(monkeypa
     (x_train, _), (x_test, _) = data.load_mnist()
     assert (len(x_train), len(x_test)) == (2_000, 500)
     assert "Grading: the MNIST sample" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------------------------
+# data.batches: how the notebook feeds fit (issue 10)
+# ----------------------------------------------------------------------------------------------
+
+def test_batches_give_every_image_once_per_epoch_as_input_and_target():
+    from vaetp.data import batches
+
+    x = np.arange(250 * 4, dtype="float32").reshape(250, 4)
+    dataset = batches(x, 100, seed=1)
+    pairs = list(dataset.as_numpy_iterator())
+    assert [len(inputs) for inputs, _ in pairs] == [100, 100, 50]
+    for inputs, targets in pairs:
+        np.testing.assert_array_equal(inputs, targets)  # an autoencoder's target is its input
+    seen = np.concatenate([inputs for inputs, _ in pairs])
+    np.testing.assert_array_equal(np.sort(seen[:, 0]), x[:, 0])
+
+
+def test_batches_reshuffle_each_epoch_reproducibly_and_keep_order_without_shuffle():
+    from vaetp.data import batches
+
+    x = np.arange(300, dtype="float32").reshape(300, 1)
+    first = [b[:, 0].tolist() for b, _ in batches(x, 100, seed=7).as_numpy_iterator()]
+    dataset = batches(x, 100, seed=7)
+    epoch1 = [b[:, 0].tolist() for b, _ in dataset.as_numpy_iterator()]
+    epoch2 = [b[:, 0].tolist() for b, _ in dataset.as_numpy_iterator()]
+    assert epoch1 == first and epoch1 != epoch2  # same seed, same orders; a new order per epoch
+    ordered = [b[:, 0].tolist() for b, _ in batches(x, 100, shuffle=False).as_numpy_iterator()]
+    assert sum(ordered, []) == list(range(300))
+
+
+def test_batches_turn_off_tf_data_autotuning():
+    """The cause of the stalled epochs (docs/performance.md, "Stalled epochs")."""
+    from vaetp.data import batches
+
+    options = batches(np.zeros((10, 2), "float32"), 5).options()
+    assert options.autotune.enabled is False

@@ -47,6 +47,7 @@ NOTEBOOK = "vae_tp.ipynb"
 EXERCISE_ID = "decoder-exercise"
 POINTS = 27  # autograded: the tests of the eight graded exercises (hidden ones included)
 MAX_SCORE = 32  # and five questions of one point, graded by hand
+CPU_SHARE = 1  # c.Spawner.cpu_limit: each user's share of the node's cores
 PROXY = REPO / "tools" / "e2e" / "node_modules" / ".bin" / "configurable-http-proxy"
 COURSE_VENV = Path(sys.prefix)
 
@@ -214,6 +215,40 @@ class UserServer:
             ws.close()
             self.http.delete(f"{self.url}/api/terminals/{name}", timeout=30)
 
+    def execute(self, code: str, timeout: float = 300) -> str:
+        """Start a kernel on this server (as JupyterLab does: POST /api/kernels), run `code` in
+        it over the kernel's websocket, return what it printed; the kernel is shut down after."""
+        import websocket
+
+        kernel = self.call("POST", "/api/kernels", json={"name": "python3"}).json()["id"]
+        ws_url = self.url.replace("http://", "ws://") + f"/api/kernels/{kernel}/channels"
+        ws = websocket.create_connection(ws_url, header=[f"Authorization: token {self.token}"],
+                                         timeout=timeout)
+        msg_id, printed = secrets.token_hex(8), []
+        try:
+            ws.send(json.dumps({
+                "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": secrets.token_hex(8),
+                           "username": "", "version": "5.3", "date": ""},
+                "parent_header": {}, "metadata": {}, "buffers": [], "channel": "shell",
+                "content": {"code": code, "silent": False, "store_history": False,
+                            "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}}))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                message = json.loads(ws.recv())
+                if message.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind, content = message["msg_type"], message["content"]
+                if kind == "stream":
+                    printed.append(content["text"])
+                elif kind == "error":
+                    raise AssertionError("\n".join(content["traceback"]))
+                elif kind == "status" and content["execution_state"] == "idle":
+                    return "".join(printed)
+            raise TimeoutError(f"the kernel did not finish in {timeout} s:\n{''.join(printed)[-3000:]}")
+        finally:
+            ws.close()
+            self.http.delete(f"{self.url}/api/kernels/{kernel}", timeout=30)
+
     def check(self, command: str, timeout: float = 300) -> str:
         status, output = self.run(command, timeout)
         assert status == 0, f"{command!r} exited with {status}:\n{output[-4000:]}"
@@ -312,6 +347,10 @@ c.Spawner.ip = "{LOOPBACK}"
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
 c.Spawner.environment = {spawner_env!r}
+# The course's threads per kernel, from the CPU share (docs/jupyterhub.md, "Many students").
+from vaetp.threads import spawner_environment
+c.Spawner.cpu_limit = {CPU_SHARE}
+c.Spawner.environment.update(spawner_environment())
 c.JupyterHub.services = [{{"name": "vae-e2e", "api_token": {api_token!r}}}]
 c.JupyterHub.load_roles = [{{
     "name": "vae-e2e-driver",
@@ -422,3 +461,36 @@ def test_assignment_round_trip_on_jupyterhub(hub):
         html_path = homes[role] / html_model["path"]
         assert pwd.getpwuid(html_path.stat().st_uid).pw_name == user
     print(f"\nJupyterHub round trip: {time.perf_counter() - started:.0f} s")
+
+
+# What a kernel reports about its threads once Keras has trained (XLA on the CPU included).
+THREAD_PROBE = """
+import collections, json, os
+import numpy as np
+import keras
+x = np.random.default_rng(0).random((400, 784), dtype="float32")
+model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(64, activation="relu"),
+                          keras.layers.Dense(784, activation="sigmoid")])
+model.compile("adam", "binary_crossentropy", jit_compile=True, steps_per_execution=2)
+model.fit(x, x, batch_size=100, epochs=1, verbose=0)
+names = collections.Counter(open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task"))
+print("PROBE " + json.dumps({"env": {k: os.environ.get(k) for k in
+      ("CPU_LIMIT", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+      "xla_threads": names.get("tf_XLAEigen", 0), "cores": os.cpu_count()}))
+"""
+
+
+def test_a_students_kernel_gets_threads_for_its_cpu_share(hub):
+    """The hub gives each server a CPU share (c.Spawner.cpu_limit); a kernel the student starts in
+    JupyterLab trains with that many threads, not one per core of the node (issue 10)."""
+    api, student = hub["hub"], hub["names"]["student2"]
+    if student not in api.tokens:
+        api.start_server(student)
+    output = api.server(student).execute(THREAD_PROBE, timeout=300)
+    probe = json.loads(next(line for line in output.splitlines() if line.startswith("PROBE "))[6:])
+    expected = str(max(1, min(probe["cores"], CPU_SHARE)))
+    assert probe["env"]["CPU_LIMIT"] is not None and float(probe["env"]["CPU_LIMIT"]) == CPU_SHARE, probe
+    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        assert probe["env"][name] == expected, (name, probe)
+    # XLA's CPU thread pool follows TF_NUM_INTRAOP_THREADS (by default: one thread per core).
+    assert probe["xla_threads"] == int(expected), probe
