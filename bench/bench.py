@@ -560,7 +560,7 @@ def main() -> int:
         print(result["table"])
     print()
     print(summary["extras"])
-    print(f"\nBench took {summary['bench_wall_s']:.0f} s; JSON: {args.out.relative_to(ROOT)}")
+    print(f"\nBench took {summary['bench_wall_s']:.0f} s; JSON: {args.out}")
     failed = [f"{layout}: {name}" for layout, t in summary["tables"].items()
               for name, e in t["peers"].items() if e.get("error")]
     if failed:

@@ -71,6 +71,36 @@ print("VAETP_THREADS " + _json.dumps({"xla_eigen": _names.get("tf_XLAEigen", 0),
 """
 
 
+EXTRA_ENV: dict[str, str] = {}  # --env: another setting to compare
+CPU_CGROUP = Path("/sys/fs/cgroup/cpu")  # cgroup v1 cpu controller (--quota)
+
+
+class CpuQuota:
+    """A cgroup v1 CFS quota of `share` cores for one kernel: how DockerSpawner, SystemdSpawner
+    and KubeSpawner enforce `c.Spawner.cpu_limit` (needs root and the cpu controller)."""
+
+    def __init__(self, name: str, share: float, period_us: int = 100_000):
+        self.path = CPU_CGROUP / name
+        self.path.mkdir(exist_ok=True)
+        (self.path / "cpu.cfs_period_us").write_text(str(period_us))
+        (self.path / "cpu.cfs_quota_us").write_text(str(int(share * period_us)))
+
+    def add(self, pid: int) -> None:
+        (self.path / "cgroup.procs").write_text(str(pid))
+
+    def throttled_s(self) -> float:
+        stat = dict(line.split() for line in (self.path / "cpu.stat").read_text().splitlines())
+        return int(stat.get("throttled_time", 0)) / 1e9
+
+    def remove(self) -> None:
+        try:
+            for pid in (self.path / "cgroup.procs").read_text().split():
+                (CPU_CGROUP / "cgroup.procs").write_text(pid)
+            self.path.rmdir()
+        except OSError:
+            pass
+
+
 def kernel_env(setting: str, share: float) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in VARIABLES and k != "XLA_FLAGS"}
     env.pop("VAE_TP_FAST", None)
@@ -78,6 +108,7 @@ def kernel_env(setting: str, share: float) -> dict[str, str]:
     if setting == "per-kernel":
         env.update(thread_environment(share))
         env["CPU_LIMIT"] = f"{share:g}"  # what JupyterHub's spawner sets besides
+    env.update(EXTRA_ENV)
     return env
 
 
@@ -95,8 +126,9 @@ class Student(threading.Thread):
     """One kernel: start, run the cells before `fit`, wait for the go, run `fit`."""
 
     def __init__(self, index: int, env: dict, work: Path, epochs: int, go: threading.Event,
-                 ready: threading.Barrier):
+                 ready: threading.Barrier, quota: "CpuQuota | None" = None):
         super().__init__(daemon=True)
+        self.quota = quota
         self.index, self.env, self.work, self.epochs = index, env, work, epochs
         self.go, self.ready = go, ready
         self.log = work / f"epochs-{index}.jsonl"
@@ -126,6 +158,8 @@ class Student(threading.Thread):
         manager = KernelManager(kernel_name="python3")
         try:
             manager.start_kernel(env=self.env, cwd=str(self.work))
+            if self.quota is not None:
+                self.quota.add(manager.provisioner.process.pid)
             client = manager.blocking_client()
             client.start_channels()
             client.wait_for_ready(timeout=120)
@@ -160,13 +194,15 @@ class Student(threading.Thread):
         return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
 
 
-def run_case(count: int, setting: str, epochs: int) -> dict:
+def run_case(count: int, setting: str, epochs: int, quota: bool = False) -> dict:
     cores = os.cpu_count() or 1
     share = cores / count
+    quotas = [CpuQuota(f"vae-bench-{os.getpid()}-{i}", share) for i in range(count)] if quota else []
     with tempfile.TemporaryDirectory(prefix="vae-concurrency-") as tmp:
         work = Path(tmp)
         go, ready = threading.Event(), threading.Barrier(count + 1)
-        students = [Student(i, kernel_env(setting, share), work, epochs, go, ready) for i in range(count)]
+        students = [Student(i, kernel_env(setting, share), work, epochs, go, ready,
+                            quotas[i] if quotas else None) for i in range(count)]
         for s in students:
             s.start()
         try:
@@ -180,9 +216,13 @@ def run_case(count: int, setting: str, epochs: int) -> dict:
             s.join()
         busy1, total1 = cpu_jiffies()
         logs = [s.epochs_done() for s in students]
+    throttled = [q.throttled_s() for q in quotas]
+    for q in quotas:
+        q.remove()
     errors = [s.error for s in students if s.error]
     timed = [e for log in logs for e in log if e["epoch"] >= 1]
-    result = {"kernels": count, "setting": setting, "share": share,
+    result = {"kernels": count, "setting": setting, "share": share, "quota": quota,
+              "throttled_s": throttled,
               "threads": threads_for(share, cores) if setting == "per-kernel" else cores,
               "epochs": logs, "errors": errors,
               "rss_mib": [s.rss_mib for s in students], "probe": [s.probe for s in students],
@@ -217,7 +257,7 @@ def table(results: list[dict]) -> str:
         if "images_per_s" not in r:
             lines.append(f"| {r['kernels']} | {r['setting']} | failed: {'; '.join(r['errors'])[:200]} |")
             continue
-        threads = f"{r['threads']} ({r['setting']})"
+        threads = f"{r['threads']} ({r['setting']}{', CPU quota' if r.get('quota') else ''})"
         rss = [m for m in r["rss_mib"] if m]
         memory = f"{max(rss) / 1024:.2f} GiB" if rss else "n/a"
         versus = f"{r['images_per_s'] / best:.0%}" if best else "n/a"
@@ -230,22 +270,33 @@ def table(results: list[dict]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4, 8], help="kernels at once")
+    parser.add_argument("--counts", type=int, nargs="*", default=[1, 2, 4, 8], help="kernels at once")
     parser.add_argument("--settings", nargs="+", default=["per-kernel"],
                         choices=["per-kernel", "default"], help="thread settings to compare")
     parser.add_argument("--default-at", type=int, nargs="*", default=[8],
                         help="also run these counts with the libraries' default threads")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per kernel (the first is not timed)")
+    parser.add_argument("--quota", nargs="*", type=int, default=[], metavar="N",
+                        help="also run these counts with each kernel held to its share by a cgroup "
+                             "CPU quota, as container spawners do (needs root)")
+    parser.add_argument("--env", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="more environment variables for every kernel (to compare settings)")
     parser.add_argument("--out", type=Path, default=OUT / "concurrency.json")
     args = parser.parse_args()
+    EXTRA_ENV.update(item.split("=", 1) for item in args.env)
     if not os.environ.get("VAE_TP_MNIST"):
         print("note: VAE_TP_MNIST is not set: the kernels train on the small bundled sample.")
     cases = [(n, s) for s in args.settings for n in args.counts]
-    cases += [(n, "default") for n in args.default_at if (n, "default") not in cases]
+    cases = [(n, s, False) for n, s in cases]
+    cases += [(n, "default", False) for n in args.default_at if (n, "default", False) not in cases]
+    if args.quota and not (os.geteuid() == 0 and (CPU_CGROUP / "cpu.cfs_quota_us").exists()):
+        print("note: --quota needs root and the cgroup v1 cpu controller; skipped.")
+        args.quota = []
+    cases += [(n, s, True) for n in args.quota for s in ("per-kernel", "default")]
     results = []
-    for count, setting in cases:
-        print(f"{count} kernel(s), {setting} threads ...", flush=True)
-        result = run_case(count, setting, args.epochs)
+    for count, setting, quota in cases:
+        print(f"{count} kernel(s), {setting} threads{', CPU quota' if quota else ''} ...", flush=True)
+        result = run_case(count, setting, args.epochs, quota)
         results.append(result)
         print(f"  {result.get('images_per_s', 0):,.0f} images/s, median "
               f"{result.get('median_s', float('nan')):.2f} s/epoch, worst "
