@@ -165,11 +165,15 @@ def _extract(decoder: Any, encoder: Any, latent_dim: int, original_dim: int,
 
 
 def _record_gradients(decoder: Any, data: DecoderData) -> None:
-    """d sum(decoder(z) * r) / d w for every weight, with TensorFlow's tape (other backends: skip)."""
+    """d sum(decoder(z) * r) / d w for every weight, with TensorFlow's tape (JAX: jax.grad;
+    other backends: skip)."""
     import keras
 
+    if keras.backend.backend() == "jax":
+        _record_gradients_jax(decoder, data)
+        return
     if keras.backend.backend() != "tensorflow":
-        data.grad_error = "gradients are recorded on the TensorFlow backend only"
+        data.grad_error = "gradients are recorded on the TensorFlow and JAX backends only"
         return
     import tensorflow as tf
 
@@ -184,6 +188,33 @@ def _record_gradients(decoder: Any, data: DecoderData) -> None:
         data.grad_error = f"{type(err).__name__}: {first_line(err)}"
         return
     flat = [None if g is None else np.asarray(g, "float32") for g in grads]
+    k = 0
+    for layer in data.layers:
+        layer.grads = flat[k:k + len(layer.weights)]
+        k += len(layer.weights)
+
+
+def _record_gradients_jax(decoder: Any, data: DecoderData) -> None:
+    """The same gradients on the JAX backend, through the decoder's stateless call."""
+    import jax
+    import jax.numpy as jnp
+
+    r = jnp.asarray(projection(data.seed, data.y.shape[1]))
+    trainable = [w.value for w in decoder.trainable_variables]
+    frozen = [w.value for w in decoder.non_trainable_variables]
+
+    def scalar(values):
+        outputs, _ = decoder.stateless_call(values, frozen, data.z)
+        return jnp.sum(jnp.asarray(outputs, "float32") * r)
+
+    try:
+        grads = jax.grad(scalar)(trainable)
+    except Exception as err:  # noqa: BLE001
+        data.grad_error = f"{type(err).__name__}: {first_line(err)}"
+        return
+    by_id = {id(w): np.asarray(g, "float32") for w, g in zip(decoder.trainable_variables, grads)}
+    ordered = [w for _, own in _leaf_weights(decoder) for w in own]
+    flat = [by_id.get(id(w)) for w in ordered]
     k = 0
     for layer in data.layers:
         layer.grads = flat[k:k + len(layer.weights)]
