@@ -135,6 +135,12 @@ def prepare(images: np.ndarray) -> np.ndarray:
 # Where the file is
 
 
+# `fit` warns that its default `shuffle=True` is ignored for every tf.data input; the batches
+# below are shuffled already, so students would only see noise in the training cells.
+warnings.filterwarnings("ignore", message="`shuffle=True` was passed, but will be ignored",
+                        category=UserWarning)
+
+
 def batches(x, batch_size: int, *, shuffle: bool = True, seed: int | None = None):
     """The pairs (x, x) in batches of `batch_size`, for `fit`: an autoencoder's target is its input.
 

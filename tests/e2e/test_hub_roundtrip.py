@@ -16,7 +16,9 @@ hub's REST API and the users' own servers:
 - students: fetch feedback.
 
 It asserts the grades, the feedback files, and that a student can read neither the other's
-submission nor their files. Everything is bounded in time; users, processes and directories are
+submission nor their files. A second test starts a kernel in a student's server, as JupyterLab
+does, and checks that it trains with the threads the course gives a server's CPU share
+(`c.Spawner.cpu_limit`, vaetp.threads), not one per core of the node. Everything is bounded in time; users, processes and directories are
 removed at the end.
 """
 
