@@ -38,6 +38,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from vaetp.threads import thread_environment  # noqa: E402
+
 OUT = ROOT / "build" / "bench"
 WORKER = ROOT / "bench" / "worker.py"
 COURSE_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -184,9 +187,7 @@ def thread_env(env: dict, threads: int) -> dict:
     no thread-count setting (XLA ignores an `intra_op_parallelism_threads` flag): the one-core
     table pins every peer to one core instead, which holds for all of them."""
     if threads:
-        n = str(threads)
-        env.update({"OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n,
-                    "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n})
+        env.update(thread_environment(threads))  # the variables the course sets per hub kernel
         if threads == 1:
             env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
     return env
