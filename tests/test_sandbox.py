@@ -33,6 +33,10 @@ PROBES = {
     "memory": "try_memory()",
     "nested namespace": "subprocess.run(['unshare', '-Ur', 'true'], capture_output=True).returncode",
     "no new privileges": "open('/proc/self/status').read().split('NoNewPrivs:')[1].split()[0]",
+    "reference answers": "try_call('from vaetp.grading import reference; reference.kl([[0.0]], [[0.0]])')",
+    "reference through a check module": "try_call('from vaetp import loss_checks; "
+                                        "loss_checks.kl_reference([[0.0]], [[0.0]])')",
+    "grading package": "sorted(os.listdir(os.path.join(os.path.dirname(vaetp.__file__), 'grading')))",
 }
 
 SETUP = f"""
@@ -63,6 +67,12 @@ def visible_files(tops):
                 continue
             found += [os.path.join(folder, f) for f in files]
     return sorted(found)
+def try_call(code):
+    try:
+        exec(code, {{}})
+        return 'ran'
+    except Exception as err:
+        return type(err).__name__
 def try_memory():
     try:
         block = bytearray(8 * 2**30)
@@ -116,6 +126,13 @@ def test_a_submission_has_no_network_no_secrets_no_root(answers):
     assert answers["uid"] == 1000
     assert answers["no new privileges"] == "1"
     assert answers["nested namespace"] != 0  # no user namespace inside the sandbox
+
+
+def test_a_submission_cannot_reach_the_tps_reference_answers(answers):
+    # the grader's package (the judge and the reference answers) is an empty folder in the sandbox
+    assert answers["grading package"] == []
+    assert answers["reference answers"] in ("ModuleNotFoundError", "ImportError")
+    assert answers["reference through a check module"] in ("ModuleNotFoundError", "ImportError")
 
 
 def test_a_memory_bomb_meets_the_bound(answers):

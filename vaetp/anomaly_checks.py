@@ -7,11 +7,17 @@
 
 `anomaly_scores` is called with *grader* models whose weights come from the probe seed
 (`grader_weights`, numpy), so the judge recomputes the expected scores without Keras. Each batch
-is scored twice: a score that changes between calls decoded a sampled z. While it is recorded,
-the notebook's `kl_divergence` and `reconstruction_loss` are the TP's (`tp_loss_functions`): a
-mistake there costs points in its own exercise only. The checks name the
-usual mistakes: a term missing, the mean BCE where the TP sums, arguments swapped, the ELBO's
-sign.
+is scored twice: a score that changes between calls decoded a sampled z.
+
+While it is recorded, the notebook's `kl_divergence` and `reconstruction_loss` are replaced by
+the grader's *stand-ins* (`stand_in_loss_functions`): two functions of the same arguments whose
+coefficients come from the probe seed, and which are *not* the TP's losses. So a mistake in
+either loss costs points in its own exercise only, and the kernel holds no copy of the TP's
+answers to take (they live in `vaetp.grading.reference`, which a graded kernel cannot import).
+A score is right when it is stand-in reconstruction + stand-in KL (the student called the two
+functions) or the TP's reconstruction + KL (the student wrote the formulas out). The checks
+name the usual mistakes: a term missing, the mean BCE where the TP sums, arguments swapped, the
+ELBO's sign.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ import numpy as np
 from vaetp import calls
 from vaetp.calls import AnswerMismatch, CallRecord
 from vaetp.loss_checks import kl_reference, per_image_values, reconstruction_reference
+
+#: The names in the notebook that the stand-ins replace while `anomaly_scores` is recorded.
+LOSS_NAMES = ("reconstruction_loss", "kl_divergence")
 
 SCORES_CELL = "the exercise cell of section 17"
 
@@ -84,10 +93,43 @@ def _parts(seed: int, latent_dim: int, x: np.ndarray) -> tuple[np.ndarray, ...]:
     return z_mean, z_log_var, _sigmoid(z_mean @ w["decoder_kernel"] + w["decoder_bias"])
 
 
-def scores_reference(seed: int, latent_dim: int, x: np.ndarray) -> np.ndarray:
-    calls.not_inside_student_code("scores_reference")
-    z_mean, z_log_var, decoded = _parts(seed, latent_dim, x)
-    return reconstruction_reference(x, decoded) + kl_reference(z_mean, z_log_var)
+def stand_in_weights(seed: int, latent_dim: int, original_dim: int) -> dict[str, np.ndarray]:
+    """The stand-ins' coefficients, from the probe seed (known to the judge, not to a student
+    who writes a notebook in advance)."""
+    rng = np.random.default_rng([seed, 19])
+    d, pixels = int(latent_dim), int(original_dim)
+    weights = {"kl_mean": rng.uniform(0.3, 2, d), "kl_var": rng.uniform(0.3, 2, d),
+               "kl_log_var": rng.uniform(0.3, 2, d), "rec_error": rng.uniform(0.5, 2, pixels),
+               "rec_level": rng.uniform(0.5, 2, pixels)}
+    return {k: v.astype("float32") for k, v in weights.items()}
+
+
+def stand_in_kl(xp: Any, w: dict[str, np.ndarray], z_mean: Any, z_log_var: Any) -> Any:
+    """The stand-in for `kl_divergence` (xp: `keras.ops` in the kernel, NumPy in the judge)."""
+    return xp.sum(w["kl_mean"] * xp.square(z_mean) + w["kl_var"] * xp.exp(z_log_var)
+                  - w["kl_log_var"] * z_log_var, axis=-1)
+
+
+def stand_in_reconstruction(xp: Any, w: dict[str, np.ndarray], x: Any, x_decoded: Any) -> Any:
+    """The stand-in for `reconstruction_loss` (not symmetric in its arguments, as the BCE)."""
+    return xp.sum(w["rec_error"] * xp.square(x - x_decoded) + w["rec_level"] * x_decoded,
+                  axis=-1)
+
+
+def _families(seed: int, latent_dim: int, original_dim: int) -> list[tuple[Any, Any]]:
+    """Every (reconstruction, kl) pair a right score may use, in NumPy float64: the stand-ins
+    (the student called the notebook's functions), the TP's (the student wrote the formulas
+    out), and the two mixes."""
+    w = {k: v.astype("float64") for k, v in stand_in_weights(seed, latent_dim, original_dim).items()}
+
+    def recon(x: Any, p: Any) -> np.ndarray:
+        return stand_in_reconstruction(np, w, np.asarray(x, "float64"), np.asarray(p, "float64"))
+
+    def kl(m: Any, v: Any) -> np.ndarray:
+        return stand_in_kl(np, w, np.asarray(m, "float64"), np.asarray(v, "float64"))
+
+    return [(recon, kl), (reconstruction_reference, kl_reference),
+            (reconstruction_reference, kl), (recon, kl_reference)]
 
 
 def extract_anomaly_scores(function: Any, latent_dim: int, original_dim: int,
@@ -109,41 +151,45 @@ def extract_anomaly_scores(function: Any, latent_dim: int, original_dim: int,
     for layer, name in ((means, "mean"), (log_vars, "log_var"), (decoded, "decoder")):
         layer.set_weights([w[f"{name}_kernel"], w[f"{name}_bias"]])
     batches = anomaly_inputs(seed, original_dim)
-    with tp_loss_functions(function, pixels):
+    with stand_in_loss_functions(function, stand_in_weights(seed, d, pixels)):
         for name, batch in SCORE_CALLS.items():
             record.calls[name] = calls.run(function, stats_encoder, decoder, batches[batch].copy())
     return record
 
 
 @contextlib.contextmanager
-def tp_loss_functions(function: Any, original_dim: int) -> Iterator[None]:
-    """While `anomaly_scores` is recorded, a `kl_divergence` or `reconstruction_loss` of the
-    notebook that fails its own exercise is replaced by the TP's: that mistake is graded there,
-    not a second time here. A correct one is kept, whatever its argument names. (An
-    `anomaly_scores` that writes the formulas out is judged on them.)"""
-    from keras import losses, ops
+def stand_in_loss_functions(function: Any, weights: dict[str, np.ndarray]) -> Iterator[None]:
+    """While `anomaly_scores` is recorded, the notebook's `kl_divergence` and
+    `reconstruction_loss` (defined or not) are the grader's stand-ins, callable with the
+    student's own argument names; they are put back afterwards. (An `anomaly_scores` that writes
+    the formulas out is judged on the TP's formulas.)"""
+    from keras import ops
 
-    def tp_kl(z_mean: Any, z_log_var: Any) -> Any:
-        return -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+    def kl(z_mean: Any, z_log_var: Any) -> Any:
+        return stand_in_kl(ops, weights, ops.convert_to_tensor(z_mean, "float32"),
+                           ops.convert_to_tensor(z_log_var, "float32"))
 
-    def tp_reconstruction(x: Any, x_decoded: Any) -> Any:
-        return original_dim * losses.binary_crossentropy(x, x_decoded)
+    def reconstruction(x: Any, x_decoded: Any) -> Any:
+        return stand_in_reconstruction(ops, weights, ops.convert_to_tensor(x, "float32"),
+                                       ops.convert_to_tensor(x_decoded, "float32"))
 
     names = getattr(function, "__globals__", None)
     if not isinstance(names, dict):
         yield
         return
-    replaced = {}
-    for name, tp, judge in (("kl_divergence", tp_kl, _kl_is_right),
-                            ("reconstruction_loss", tp_reconstruction, _reconstruction_is_right)):
-        mine = names.get(name)
-        if callable(mine) and not judge(mine, original_dim):
-            replaced[name] = mine
-            names[name] = _with_signature_of(mine, tp)
+    missing = object()
+    saved = {name: names.get(name, missing) for name in LOSS_NAMES}
+    for name, stand_in in (("kl_divergence", kl), ("reconstruction_loss", reconstruction)):
+        mine = saved[name]
+        names[name] = _with_signature_of(mine, stand_in) if callable(mine) else stand_in
     try:
         yield
     finally:
-        names.update(replaced)
+        for name, value in saved.items():
+            if value is missing:
+                names.pop(name, None)
+            else:
+                names[name] = value
 
 
 def _with_signature_of(student: Any, tp: Any) -> Any:
@@ -165,36 +211,18 @@ def _with_signature_of(student: Any, tp: Any) -> Any:
     return stand_in
 
 
-def _kl_is_right(function: Any, original_dim: int) -> bool:
-    from keras import ops
-
-    m = np.random.default_rng(1).normal(size=(8, 3)).astype("float32")
-    v = np.random.default_rng(2).uniform(-2, 1, size=(8, 3)).astype("float32")
-    found = calls.run(function, ops.convert_to_tensor(m), ops.convert_to_tensor(v))
-    return found.ok and found.output.shape == (8,) and np.allclose(found.output, kl_reference(m, v), rtol=1e-3)
-
-
-def _reconstruction_is_right(function: Any, original_dim: int) -> bool:
-    from keras import ops
-
-    rng = np.random.default_rng(3)
-    x = (rng.random((4, original_dim)) < 0.3).astype("float32")
-    p = rng.uniform(0.05, 0.95, (4, original_dim)).astype("float32")
-    found = calls.run(function, ops.convert_to_tensor(x), ops.convert_to_tensor(p))
-    return found.ok and found.output.shape == (4,) and np.allclose(
-        found.output, reconstruction_reference(x, p), rtol=1e-3)
-
-
 def _scores_record(anomaly_scores: Any, latent_dim: int, original_dim: int) -> CallRecord:
     record = calls.live_or_recorded(
         anomaly_scores, lambda f: extract_anomaly_scores(f, latent_dim, original_dim))
     calls.require_function(record, "anomaly_scores", SCORES_CELL, latent_dim=latent_dim,
                            original_dim=original_dim)
+    # the grader's sizes, whatever the record said
+    record.facts.update(latent_dim=int(latent_dim), original_dim=int(original_dim))
     return record
 
 
 def _batch(record: CallRecord, call: str) -> np.ndarray:
-    return anomaly_inputs(record.seed, int(record.facts.get("original_dim", 0)))[SCORE_CALLS[call]]
+    return anomaly_inputs(record.seed, int(record.facts["original_dim"]))[SCORE_CALLS[call]]
 
 
 def _what(record: CallRecord, call: str) -> str:
@@ -213,12 +241,9 @@ def _values(record: CallRecord, call: str, ref: np.ndarray) -> np.ndarray:
     return per_image_values(out, ref, what)
 
 
-def _score_mistake(record: CallRecord, out: np.ndarray, x: np.ndarray) -> str:
-    d = int(record.facts.get("latent_dim", 0))
-    z_mean, z_log_var, decoded = _parts(record.seed, d, x)
-    recon, kl = reconstruction_reference(x, decoded), kl_reference(z_mean, z_log_var)
-    pixels = x.shape[1]
-    candidates = {
+def _candidates(recon: np.ndarray, kl: np.ndarray, swapped_recon: np.ndarray,
+                swapped_kl: np.ndarray, pixels: int) -> dict[str, np.ndarray]:
+    return {
         "it is the reconstruction term only: add the KL term, kl_divergence(z_mean, z_log_var)":
             recon,
         "it is the KL term only: add the reconstruction term, reconstruction_loss(x, x_decoded)":
@@ -226,35 +251,50 @@ def _score_mistake(record: CallRecord, out: np.ndarray, x: np.ndarray) -> str:
         f"the reconstruction term is the mean cross-entropy over the pixels: multiply it by "
         f"original_dim ({pixels}), as reconstruction_loss does": recon / pixels + kl,
         "reconstruction_loss takes (x, x_decoded): the arguments are swapped":
-            reconstruction_reference(decoded, x) + kl,
-        "kl_divergence takes (z_mean, z_log_var): the arguments are swapped":
-            recon + kl_reference(z_log_var, z_mean),
+            swapped_recon + kl,
+        "kl_divergence takes (z_mean, z_log_var): the arguments are swapped": recon + swapped_kl,
         "that is the ELBO: the score is its negative, reconstruction + KL, so that a higher "
         "score means a less likely image": -(recon + kl),
         "the KL term is subtracted: the score adds it, reconstruction + KL": recon - kl,
     }
-    for message, value in candidates.items():
-        loose = "swapped" in message and "reconstruction" in message  # float32 clipping at 1e-7
-        if np.allclose(out, value, rtol=2e-2 if loose else 1e-3, atol=1e-2):
-            return message
-    return (f"the first image scores {out[0]:.5g} instead of {recon[0] + kl[0]:.5g}, that is "
+
+
+def _score_mistake(record: CallRecord, out: np.ndarray, x: np.ndarray) -> str:
+    d = int(record.facts["latent_dim"])
+    z_mean, z_log_var, decoded = _parts(record.seed, d, x)
+    pixels = x.shape[1]
+    for recon_of, kl_of in _families(record.seed, d, pixels):
+        recon, kl = recon_of(x, decoded), kl_of(z_mean, z_log_var)
+        candidates = _candidates(recon, kl, recon_of(decoded, x), kl_of(z_log_var, z_mean), pixels)
+        for message, value in candidates.items():
+            loose = "swapped" in message and "reconstruction" in message  # float32 clipping at 1e-7
+            if np.allclose(out, value, rtol=2e-2 if loose else 1e-3, atol=1e-2):
+                return message
+    recon_of, kl_of = _families(record.seed, d, pixels)[0]
+    right = recon_of(x, decoded)[0] + kl_of(z_mean, z_log_var)[0]
+    return (f"the first image scores {out[0]:.5g} instead of {right:.5g}, that is "
             "reconstruction_loss(x, x_decoded) + kl_divergence(z_mean, z_log_var) where z_mean "
             "and z_log_var come from the stats_encoder given as argument and x_decoded is what "
-            "the decoder given as argument makes of z_mean")
+            "the decoder given as argument makes of z_mean (while your function is checked, "
+            "`reconstruction_loss` and `kl_divergence` are the grader's stand-ins, so that a "
+            "mistake in them is not counted twice)")
 
 
 def _compare_scores(record: CallRecord, call: str, again: str | None = None) -> None:
     x = _batch(record, call)
-    ref = scores_reference(record.seed, int(record.facts.get("latent_dim", 0)), x)
-    out = _values(record, call, ref)
+    d = int(record.facts["latent_dim"])
+    z_mean, z_log_var, decoded = _parts(record.seed, d, x)
+    refs = [recon_of(x, decoded) + kl_of(z_mean, z_log_var)
+            for recon_of, kl_of in _families(record.seed, d, x.shape[1])]
+    out = _values(record, call, refs[0])
     if not np.all(np.isfinite(out)):
         raise AnswerMismatch(f"{_what(record, call)} returns inf or nan.")
     if again is not None and record.call(again).ok:
-        if not np.allclose(out, _values(record, again, ref), rtol=1e-5, atol=1e-4):
+        if not np.allclose(out, _values(record, again, refs[0]), rtol=1e-5, atol=1e-4):
             raise AnswerMismatch("anomaly_scores gives different scores for the same images on "
                                  "two calls: use z_mean, not a sampled z: the score must not "
                                  "change from one call to the next.")
-    if not np.allclose(out, ref, rtol=1e-3, atol=1e-2):
+    if not any(np.allclose(out, ref, rtol=1e-3, atol=1e-2) for ref in refs):
         raise AnswerMismatch(f"anomaly_scores: {_score_mistake(record, out, x)}.")
 
 

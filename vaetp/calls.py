@@ -95,25 +95,11 @@ def to_array(value: Any) -> np.ndarray:
     return array
 
 
-_student_code_running = 0
-
-
-def not_inside_student_code(name: str) -> None:
-    """Refuse to hand a reference answer (`kl_reference`, ...) to the student's code while it is
-    being recorded: an answer that calls vaetp's own would otherwise pass. A speed bump, not a
-    wall: code that resets this module's counter gets through, visibly, in its own cell."""
-    if _student_code_running:
-        raise RuntimeError(f"vaetp's {name} is the grader's, not yours: write your own answer.")
-
-
 def run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
     """Call the student's function; keep its output as an array, or its error's first line."""
-    global _student_code_running
     tf_logger = logging.getLogger("tensorflow")  # "retracing" warnings of predict on new models
     level = tf_logger.level
     tf_logger.setLevel(logging.ERROR)
-    previous = _student_code_running
-    _student_code_running = previous + 1
     try:
         with warnings.catch_warnings():  # a Keras warning is not the student's answer
             warnings.simplefilter("ignore")
@@ -121,7 +107,6 @@ def run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
     except Exception as err:  # noqa: BLE001 - any failure of student code is part of the record
         return Call(error=f"{type(err).__name__}: {first_line(err)}")
     finally:
-        _student_code_running = previous  # whatever the student's code set it to
         tf_logger.setLevel(level)
     try:
         return Call(output=to_array(output))

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from vaetp.decoder_data import DecoderData, extract, first_line, projection
+from vaetp.decoder_data import DecoderData, extract, first_line, probe_latents, projection
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,7 @@ class AffineLayer:
     name: str
     kernel: np.ndarray  # (inputs, units)
     bias: np.ndarray | None
+    index: int = -1  # the layer's place in the record (names are the student's: never trusted)
 
     @property
     def inputs(self) -> int:
@@ -183,7 +184,7 @@ def _declared_input_dim(data: DecoderData, spec: DecoderSpec) -> int | None:
 def _affine_layers(data: DecoderData) -> list[AffineLayer]:
     """Every layer that owns a 2-D weight (a kernel), with its bias, in call order."""
     found: list[AffineLayer] = []
-    for layer in data.layers:
+    for index, layer in enumerate(data.layers):
         kernels = [w for w in layer.weights if w.ndim == 2]
         if not kernels:
             continue
@@ -194,7 +195,7 @@ def _affine_layers(data: DecoderData) -> list[AffineLayer]:
             )
         biases = [w for w in layer.weights if w.ndim == 1 and w.shape[0] == kernels[0].shape[1]]
         found.append(AffineLayer(layer.name, kernels[0].astype("float64"),
-                                 biases[0].astype("float64") if biases else None))
+                                 biases[0].astype("float64") if biases else None, index))
     return _in_call_order(found)
 
 
@@ -248,8 +249,32 @@ def anatomy(decoder: Any, spec: DecoderSpec = SPEC) -> Anatomy:
     if layers and data.z is not None and data.y is not None and data.y.ndim == 2:
         activations = _identify_activations(layers, data.z.astype("float64"),
                                             data.y.astype("float64"))
+    if data.z is not None and not np.array_equal(
+            data.z, probe_latents(data.seed, int(data.z.shape[-1])) if data.z.ndim == 2 else None):
+        raise DecoderMismatch("the grader could not use this record: it was not made on the "
+                              "latent vectors the grader chose.")
+    _require_live_weights(layers, data)
     n_params = sum(w.size for layer in data.layers for w in layer.weights)
     return Anatomy(input_dim, tuple(layers), activations, int(n_params))
+
+
+def _require_live_weights(layers: Sequence[AffineLayer], data: DecoderData) -> None:
+    """A decoder whose weight matrices are constant (all zero, say) gives the same image for
+    every latent vector: it cannot be told from numbers written by hand, and it cannot learn
+    (every hidden unit gets the same gradient). Keras draws a new decoder's weights at random."""
+    flat = [layer for layer in layers if float(np.ptp(layer.kernel)) == 0.0]
+    if flat:
+        raise DecoderMismatch(
+            f"every weight of the matrix of layer {flat[0].name!r} is the same number "
+            f"({float(flat[0].kernel.flat[0]):.3g}): your decoder then gives the same image for "
+            "every latent vector and cannot learn. Keep Dense's default (random) "
+            "kernel_initializer and do not set the weights by hand.")
+    if data.y is not None and data.y.ndim == 2 and len(data.y) > 1 \
+            and float(np.max(np.ptp(data.y.astype("float64"), axis=0))) < 1e-6:
+        raise DecoderMismatch(
+            "your decoder gives the same image for every latent vector: its output does not "
+            "depend on z. Keep Dense's default (random) initializers and do not set the weights "
+            "by hand.")
 
 
 _first_line = first_line
@@ -397,13 +422,9 @@ def check_parameter_count(decoder: Any, spec: DecoderSpec = SPEC) -> None:
 def check_composition(decoder: Any, encoder: Any, spec: DecoderSpec = SPEC) -> None:
     """decoder(encoder(inputs)) builds, with an output of shape (None, 784)."""
     data = as_data(decoder, encoder, spec)
-    _require_model(data)
+    anatomy(data, spec)  # a model, with weights that compute something
     if data.composition_shape is None:
-        error = data.composition_error or "no encoder was given"
-        if error.startswith("`encoder`") or error == "no encoder was given":
-            raise DecoderMismatch(
-                "`encoder` is not a Keras model: run the encoder cells above first, and do not "
-                "reuse the name `encoder`.")
+        error = data.composition_error or "it was not tried"
         raise DecoderMismatch(
             "decoder(encoder(inputs)) fails: the decoder cannot take the encoder's output "
             f"z, of shape (None, {spec.latent_dim}) ({error})."
@@ -474,7 +495,7 @@ def check_every_weight_learns(decoder: Any, spec: DecoderSpec = SPEC) -> None:
     d1 = (d2 @ layers[1].kernel.T) * (a1 > 0)
     expected = {(0, 2): data.z.T @ d1, (0, 1): d1.sum(0), (1, 2): h.T @ d2, (1, 1): d2.sum(0)}
     for k, affine in enumerate(layers):
-        layer = next(lay for lay in data.layers if lay.name == affine.name)
+        layer = data.layers[affine.index]
         for w, g in zip(layer.weights, layer.grads or [None] * len(layer.weights)):
             want = expected.get((k, w.ndim))
             if want is None or want.shape != w.shape:

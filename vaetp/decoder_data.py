@@ -160,7 +160,7 @@ def _extract(decoder: Any, encoder: Any, latent_dim: int, original_dim: int,
         data.call_error = f"{type(err).__name__}: {first_line(err)}"
     if data.y is not None and data.y.ndim == 2 and data.y.shape[0] == PROBE_ROWS:
         _record_gradients(decoder, data)
-    _record_composition(decoder, encoder, original_dim, data)
+    _record_composition(decoder, encoder, latent_dim, original_dim, data)
     return data
 
 
@@ -239,16 +239,17 @@ def _leaf_weights(decoder: Any) -> list[tuple[str, list[Any]]]:
     return found
 
 
-def _record_composition(decoder: Any, encoder: Any, original_dim: int, data: DecoderData) -> None:
+def _record_composition(decoder: Any, encoder: Any, latent_dim: int, original_dim: int,
+                        data: DecoderData) -> None:
+    """What `decoder(encoder(inputs))` gives on a symbolic batch of images. Without a usable
+    `encoder` (the encoder cells failed, say, because another exercise is unanswered), the
+    grader's stand-in is used: a Dense layer to `latent_dim`, the shape of the TP encoder's z,
+    so that the decoder's points never depend on another exercise."""
     import keras
 
-    if encoder is None:
-        data.composition_error = "no encoder was given"
-        return
     if not _is_layer(encoder):
-        data.composition_error = ("`encoder` is not a Keras model: run the encoder cells above "
-                                  "first, and do not reuse the name `encoder`.")
-        return
+        encoder = keras.Sequential([keras.Input((original_dim,)),
+                                    keras.layers.Dense(int(latent_dim))], name="grader_encoder")
     try:
         outputs = decoder(encoder(keras.Input(shape=(original_dim,))))
         data.composition_shape = tuple(None if d is None else int(d) for d in outputs.shape)

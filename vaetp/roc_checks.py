@@ -37,9 +37,10 @@ def roc_inputs(seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def auc_reference(normal: np.ndarray, anomaly: np.ndarray, tie: float = 0.5) -> float:
-    calls.not_inside_student_code("auc_reference")
-    greater = np.mean(anomaly[:, None] > normal[None, :])
-    return float(greater + tie * np.mean(anomaly[:, None] == normal[None, :]))
+    """The TP's AUC (`vaetp.grading.reference`): judge side only, hidden from a graded kernel."""
+    from vaetp.grading import reference
+
+    return reference.auc(normal, anomaly, tie)
 
 
 def extract_roc_auc(function: Any, seed: int = 0) -> CallRecord:

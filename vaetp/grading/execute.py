@@ -31,8 +31,11 @@ import ast
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import math
+import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -43,7 +46,7 @@ from typing import Any
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Integer
+from traitlets import Integer, Unicode
 
 from vaetp import calls
 from vaetp.decoder_data import MAX_BYTES
@@ -116,6 +119,44 @@ def _integer(node: ast.AST) -> int | None:
     return None
 
 
+#: The course's grading key, beside the gradebook (never in a release, never in a sandbox).
+KEY_FILE = ".grading_key"
+
+
+def grading_key(path: Path) -> bytes:
+    """The course's secret grading key, created (32 random bytes, mode 0600) the first time.
+    Graders running at once agree on one key: it is written to a temporary file and linked into
+    place, which fails if another grader was first."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    if path.is_symlink() or not path.is_file():
+        raise RuntimeError(f"{path} must be a plain file (the course's grading key); remove it "
+                           "and grade again to make a new one.")
+    key = path.read_bytes()
+    if len(key) < 16:
+        raise RuntimeError(f"{path} holds {len(key)} bytes, too short for a grading key; remove it "
+                           "and grade again to make a new one (grades do not depend on it).")
+    return key
+
+
+def student_seed(key: bytes, student: str, assignment: str, notebook: str) -> int:
+    """The seed of one student's grading inputs: an HMAC of the course's secret key, so that
+    nobody without the key can compute the inputs (or the answers on them) in advance. The same
+    student is graded on the same inputs on every regrade."""
+    text = f"{student}/{assignment}/{notebook}".encode()
+    return int(hmac.new(key, text, hashlib.sha256).hexdigest()[:8], 16)
+
+
 def run_judge(job: dict[str, Any], records: dict[str, bytes], timeout: float = 120) -> dict:
     """Run the judge in a fresh (sandboxed unless the sandbox is off) process."""
     with tempfile.TemporaryDirectory(prefix="vaetp-judge-") as folder:
@@ -155,6 +196,11 @@ class GradingExecute(Execute):
     max_output_bytes = Integer(
         20_000_000, help="Output kept per notebook, in bytes; the rest is dropped as it arrives."
     ).tag(config=True)
+    grading_key_file = Unicode(
+        "", help="The course's secret grading key (created on first use; default: "
+                 f"<course root>/{KEY_FILE}). Each student's grading inputs are drawn from an "
+                 "HMAC of it: keep it out of releases and away from students."
+    ).tag(config=True)
 
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs["kernel_manager_class"] = sandbox.SandboxedKernelManager
@@ -188,8 +234,9 @@ class GradingExecute(Execute):
         master = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]))
         self._parameters = master_parameters(master / f"{info['notebook']}.ipynb")
         self._skipped = skipped_when_grading(master / f"{info['notebook']}.ipynb")
-        seed_text = f"{info.get('student', '')}/{info['assignment']}/{info['notebook']}"
-        self._seed = int(hashlib.sha256(seed_text.encode()).hexdigest()[:8], 16)
+        key_file = Path(self.grading_key_file or Path(coursedir.root) / KEY_FILE)
+        self._seed = student_seed(grading_key(key_file), info.get("student", ""),
+                                  info["assignment"], info["notebook"])
 
     # -- execution -------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ def _vaetp_record():
     from IPython.display import display
     from vaetp import decoder_data
     names = get_ipython().user_ns
-    record = decoder_data.extract(names.get("decoder"), names.get("encoder"),
+    record = decoder_data.extract(names.get("decoder"), None,
                                   latent_dim={int(parameters["latent_dim"])},
                                   original_dim={int(parameters["original_dim"])}, seed={int(seed)})
     display({{"{MIME}": base64.b64encode(decoder_data.to_bytes(record)).decode()}}, raw=True)

@@ -126,6 +126,15 @@ def python_roots() -> list[str]:
     return [k for k in kept if not k.startswith("/usr/") and k != "/usr"]
 
 
+def grader_only_paths() -> list[str]:
+    """Folders a graded kernel must not see: the grader's own package, `vaetp.grading`, which
+    holds the TP's reference answers (`vaetp.grading.reference`) and the judge. The sandbox
+    mounts an empty, read-only folder over it."""
+    import vaetp.grading
+
+    return [str(Path(vaetp.grading.__file__).resolve().parent)]
+
+
 def kernel_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The only environment variables a graded kernel gets (none of the instructor's)."""
     env = {
@@ -152,7 +161,7 @@ def kernel_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def bwrap_command(command: list[str], *, connection_file: str | None, limits: Limits,
                   env: dict[str, str], readonly: list[tuple[str, str]] = (),
-                  workdir: str = WORK) -> list[str]:
+                  hidden: list[str] = (), workdir: str = WORK) -> list[str]:
     """bubblewrap's argv around `command`: the file system described in this module's doc."""
     size = str(limits.disk_mb * 2**20)
     args = [bwrap_path() or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
@@ -169,6 +178,8 @@ def bwrap_command(command: list[str], *, connection_file: str | None, limits: Li
         args += ["--ro-bind", root, root]
     for host, inside in readonly:
         args += ["--ro-bind", host, inside]
+    for path in hidden:  # an empty, read-only folder in its place
+        args += ["--size", "4096", "--tmpfs", path, "--remount-ro", path]
     if connection_file:
         args += ["--ro-bind", connection_file, CONNECTION,
                  "--size", str(2**20), "--tmpfs", SOCKETS]
@@ -235,7 +246,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                         "sh", "-c", f'cd "{workdir}" && exec "$@"', "sh", *kernel]
             return confine_command(launcher, self.limits, self.cgroup)
         inner = bwrap_command(kernel, connection_file=self.connection_file, limits=self.limits,
-                              env=env)
+                              env=env, hidden=grader_only_paths())
         return confine_command(inner, self.limits, self.cgroup)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
