@@ -202,6 +202,26 @@ def _forge(dec, enc=None, *, latent_dim=2, original_dim=784, seed=0):
 dd.extract = _forge
 """
 
+CONSTANT_DECODER_RECORD = """\
+decoder = None
+# No decoder: the recording function replaced by one that hands over a decoder of zero weights,
+# whose every output is 0.5 whatever z is: shapes, sizes and outputs all 'consistent'.
+import numpy as np, vaetp.decoder_data as dd
+def _forge(dec, enc=None, *, latent_dim=2, original_dim=784, seed=0):
+    f = lambda *shape: np.zeros(shape, "float32")
+    z = dd.probe_latents(seed, latent_dim)
+    rec = dd.DecoderData("model", type_name="Functional", declared_input=(None, latent_dim),
+                         seed=seed, z=z, y=np.full((len(z), original_dim), 0.5, "float32"),
+                         composition_shape=(None, original_dim))
+    hidden, output = [f(latent_dim, 512), f(512)], [f(512, original_dim), f(original_dim)]
+    # two empty layers that bear the names of the real ones, in front of them
+    rec.layers = [dd.LayerData("h", [], []), dd.LayerData("o", [], []),
+                  dd.LayerData("h", hidden, [True, True], [f(latent_dim, 512), f(512)]),
+                  dd.LayerData("o", output, [True, True], [f(512, original_dim), f(original_dim)])]
+    return rec
+dd.extract = _forge
+"""
+
 OUTPUT_FLOOD = decoder_code() + """\
 from IPython.display import display
 blob = "iVBORw0KGgo" + "A" * 5_000_000
@@ -307,6 +327,66 @@ VAE_NEW_LAYERS = """\
 hidden = layers.Dense(intermediate_dim, activation="relu")(encoder(inputs))
 vae = keras.Model(inputs, layers.Dense(original_dim, activation="sigmoid")(hidden), name="vae_mlp")
 """
+HOOKED_RECORD = KL_SIGN + """\
+# An IPython hook that runs before every cell: when the grader's probe for the KL comes, it shows
+# a record of its own first, made (with the package's public input function) for the seed it
+# reads in the probe: a KL of 0 for every image.
+import base64, re
+import numpy as np
+from IPython.display import display
+from vaetp import calls, loss_checks
+_MIME = "application/x-vaetp-record+base64"  # the record MIME type, as the grader shows it
+def _hook(info):
+    code = getattr(info, "raw_cell", "") or ""
+    found = re.search(r"extract_kl\\(.*seed=(\\d+)", code)
+    if not found:
+        return
+    seed = int(found.group(1))
+    record = calls.CallRecord("kl_divergence", calls.OK, "function", seed)
+    for name, (m, v) in loss_checks.kl_inputs(seed, latent_dim).items():
+        record.calls[name] = calls.Call(output=np.zeros(len(m), "float32"))
+    display({_MIME: base64.b64encode(calls.to_bytes(record)).decode()}, raw=True)
+get_ipython().events.register("pre_run_cell", _hook)
+"""
+
+REFERENCE_LEAK = """\
+# The TP's own answers, taken from the package instead of written.
+from vaetp import loss_checks, roc_checks
+def reconstruction_loss(x, x_decoded):
+    return loss_checks.reconstruction_reference(ops.convert_to_numpy(x), ops.convert_to_numpy(x_decoded))
+"""
+
+REFERENCE_LEAK_ROC = """\
+from vaetp import roc_checks, anomaly_checks
+def anomaly_scores(stats_encoder, decoder, x):
+    z_mean, z_log_var = stats_encoder.predict(x, verbose=0)
+    x_decoded = decoder.predict(z_mean, verbose=0)
+    loss = reconstruction_loss(x, x_decoded) + kl_divergence(z_mean, z_log_var)
+    return ops.convert_to_numpy(loss)
+
+
+def roc_auc(normal_scores, anomalous_scores):
+    return roc_checks.auc_reference(np.asarray(normal_scores), np.asarray(anomalous_scores))
+"""
+
+PRECOMPUTED_RECORD = """\
+# Answers computed at home, with the solution, for the inputs of the seed the grader used to
+# derive from the student's name; the recording replaced by one that hands them over.
+import hashlib, numpy as np
+from vaetp import calls, loss_checks
+def _precomputed(function, original_dim, seed=0):
+    guessed = int(hashlib.sha256(b"cheat-precomputed/vae/vae_tp").hexdigest()[:8], 16)
+    record = calls.CallRecord("reconstruction_loss", calls.OK, "function", seed)
+    for name, (x, p) in loss_checks.reconstruction_inputs(guessed, original_dim).items():
+        x, p = x.astype("float64"), np.clip(p.astype("float64"), 1e-7, 1 - 1e-7)
+        record.calls[name] = calls.Call(output=-np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=-1))
+    record.facts["original_dim"] = original_dim
+    return record
+loss_checks.extract_reconstruction = _precomputed
+def reconstruction_loss(x, x_decoded):
+    return ops.zeros(ops.shape(x)[:1])
+"""
+
 RECON_MEAN = "def reconstruction_loss(x, x_decoded):\n    return keras.losses.binary_crossentropy(x, x_decoded)\n"
 RECON_SWAPPED = "def reconstruction_loss(x, x_decoded):\n    return original_dim * keras.losses.binary_crossentropy(x_decoded, x)\n"
 RECON_BATCH_MEAN = "def reconstruction_loss(x, x_decoded):\n    return ops.mean(original_dim * keras.losses.binary_crossentropy(x, x_decoded))\n"
@@ -565,6 +645,23 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
                 "that computes, in NumPy, what a correct decoder would hand over: a known limit, "
                 "flagged for a human", nb(FORGED_CORRECT_RECORD), score("test_vae_"), "unsolved", [],
                 ["full marks on the decoder, yet the exercise cell holds no decoder"]),
+        # Forging, each alone (docs/instructor.md, Security model): what the grader judges is
+        # what the student's code computes on the grader's secret inputs, or nothing.
+        Student("cheat-constant-decoder", "no decoder; a forged record of zero weights (every "
+                "output 0.5), with two empty layers named like the real ones in front",
+                nb(CONSTANT_DECODER_RECORD), no_decoder, "unsolved",
+                ["every weight of the matrix of layer"]),
+        Student("cheat-hooked-record", "KL with its sign flipped, and a pre_run_cell hook that "
+                "shows a forged KL record before the grader's", nb(HOOKED_RECORD, cell="kl-exercise"),
+                score(test_kl_values=0, test_kl_wide=0), "loaded", []),
+        Student("cheat-reference-leak", "reconstruction_loss and roc_auc taken from vaetp's "
+                "reference answers", nb(REFERENCE_LEAK, cell="reconstruction-exercise",
+                                        base=nb(REFERENCE_LEAK_ROC, cell="anomaly-exercise")),
+                score("test_reconstruction_", "test_roc_auc_"), "loaded", ["ModuleNotFoundError"]),
+        Student("cheat-precomputed", "the reconstruction loss's record precomputed at home for "
+                "the seed a student could derive from their name",
+                nb(PRECOMPUTED_RECORD, cell="reconstruction-exercise"),
+                score(test_reconstruction_values=0, test_reconstruction_wide=0), "loaded", []),
         Student("output-flood", "correct decoder, then 40 MB of image outputs", nb(OUTPUT_FLOOD),
                 full, "written", ["the grader dropped"]),
         Student("probe-flood", "a correct KL that prints 1 MB on every call, while it is recorded "
