@@ -657,7 +657,8 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
         Student("cheat-reference-leak", "reconstruction_loss and roc_auc taken from vaetp's "
                 "reference answers", nb(REFERENCE_LEAK, cell="reconstruction-exercise",
                                         base=nb(REFERENCE_LEAK_ROC, cell="anomaly-exercise")),
-                score("test_reconstruction_", "test_roc_auc_"), "loaded", ["ModuleNotFoundError"]),
+                score("test_reconstruction_", "test_roc_auc_"), "loaded",
+                ["raised ImportError: cannot import name 'reference'"]),
         Student("cheat-precomputed", "the reconstruction loss's record precomputed at home for "
                 "the seed a student could derive from their name",
                 nb(PRECOMPUTED_RECORD, cell="reconstruction-exercise"),
