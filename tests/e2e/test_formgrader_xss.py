@@ -180,7 +180,10 @@ def hostile_notebook(release: Path, server: str) -> tuple[nbformat.NotebookNode,
         '<math><mtext><table><mglyph><style><img src=x onerror="%s">' % js("answer-mathml"),
         '<meta http-equiv="refresh" content="0;url=%s">' % url("answer-meta-refresh"),
     ])
-    answer.metadata["tags"] = ['x"><img src=x onerror="%s">' % js("cell-tag")]
+    # a tag may hold no comma (nbformat's schema): a shorter payload, which marks and beacons
+    names.append("cell-tag")
+    answer.metadata["tags"] = [
+        "x\"><img src=x onerror=\"window.__pwned=['cell-tag'];fetch('/pwned-beacon/cell-tag')\">"]
     # An exception whose message carries a tag (the last cell, so that nothing is skipped).
     nb.cells.append(nbformat.v4.new_code_cell(
         "raise ValueError(%r)" % img("error-message")))
