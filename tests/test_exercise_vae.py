@@ -202,3 +202,27 @@ def test_a_record_of_a_real_vae_judged_for_another_seed_passes_nothing(tp):
     record.seed = 2
     found = judged(record)
     assert all(found.values()), found
+
+
+def test_the_judge_reads_a_record_without_keras(tp, tmp_path):
+    import subprocess
+    import sys
+
+    from course_paths import ROOT
+
+    vae = keras.Model(tp["inputs"], tp["decoder"](tp["encoder"](tp["inputs"])))
+    path = tmp_path / "record.npz"
+    path.write_bytes(calls.to_bytes(vae_checks.extract_vae(vae, tp["encoder"], tp["decoder"],
+                                                           PIXELS, seed=3)))
+    script = (
+        "import sys, pathlib\n"
+        "from vaetp import calls, vae_checks as v\n"
+        f"r = calls.from_bytes(pathlib.Path({str(path)!r}).read_bytes(), 'vae')\n"
+        "for c in (v.check_vae_shapes, v.check_vae_uses_encoder_and_decoder, "
+        "v.check_vae_samples_and_adds_kl):\n"
+        "    c(r, None, None, 784)\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow')]\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
