@@ -33,14 +33,15 @@ c.GradingExecute.notebook_timeout = int(os.environ.get("VAE_TP_NOTEBOOK_TIMEOUT"
 # nbgrader's autograde steps. GradingExecute runs the student's cells in a bubblewrap sandbox
 # (VAE_TP_SANDBOX=off turns it off, and the report says so), never runs the graded test cells in
 # the student's kernel, and writes into them the verdicts of vaetp.grading.judge. SanitizeOutputs
-# then makes every output and markdown cell safe to show in a browser (Formgrader, feedback).
+# then makes every output and markdown cell safe to show in a browser (Formgrader, feedback); it
+# comes after SaveAutoGrades, which tells an unanswered answer cell by its checksum.
 c.Autograde.autograde_preprocessors = [
     "vaetp.grading.execute.GradingExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "vaetp.grading.limits.GradingLimitOutput",
-    "vaetp.grading.sanitize.SanitizeOutputs",
     "nbgrader.preprocessors.SaveAutoGrades",
+    "vaetp.grading.sanitize.SanitizeOutputs",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]

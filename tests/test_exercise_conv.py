@@ -103,11 +103,17 @@ def test_reference_solution_passes_every_check(reference, capsys):
     assert "All checks passed" in capsys.readouterr().out
 
 
-def test_reference_has_134_165_parameters(reference_record):
-    facts = reference_record.facts
-    assert (facts["encoder"]["params"], facts["decoder"]["params"]) == (69_076, 65_089)
-    assert facts["encoder"]["convolutions"] == 2 and facts["decoder"]["convolutions"] == 3
-    assert ["Sampling", 0] in facts["encoder"]["layers"]
+def count(record, role):
+    """(parameters, convolutions) of a recorded model, as the judge counts them."""
+    found = conv_checks.program_parameters(record.facts[role]["program"])
+    return sum(p for p, _, _ in found), sum(k in conv_checks.CONVOLUTIONS for _, k, _ in found)
+
+
+def test_reference_has_134_165_parameters(reference_record, reference):
+    assert (count(reference_record, "encoder"), count(reference_record, "decoder")) == \
+        ((69_076, 2), (65_089, 3))
+    assert [reference[0].count_params(), reference[1].count_params()] == [69_076, 65_089]
+    assert "Sampling" in conv_checks._classes(reference_record.facts["encoder"]["program"])
 
 
 def test_a_student_with_nested_sequential_models_passes(reference):
@@ -125,7 +131,8 @@ def test_a_student_with_nested_sequential_models_passes(reference):
     record = conv_checks.extract_conv_vae(conv_encoder, conv_decoder, LATENT)
     for check in verdicts(record).values():
         check()
-    assert record.facts["encoder"]["convolutions"] == 2
+    assert count(record, "encoder") == (conv_encoder.count_params(), 2)
+    assert count(record, "decoder") == (conv_decoder.count_params(), 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,3 +282,114 @@ def test_a_student_whose_encoder_adds_noise_without_the_kl_is_told_by_the_hidden
     message = mistake(conv_checks.check_conv_outputs_are_probabilities,
                       keras.Model(enc_in, [m, lv, z]), decoder())
     assert "adds no KL term" in message
+
+
+# --------------------------------------------------------------------------------------------
+# The judge runs the models in NumPy: its layers match Keras'
+# --------------------------------------------------------------------------------------------
+
+def _small_encoder(*blocks):
+    enc_in = keras.Input((28, 28, 1))
+    h = enc_in
+    for block in blocks:
+        h = block(h)
+    h = layers.Flatten()(h)
+    m, lv = layers.Dense(LATENT)(h), layers.Dense(LATENT)(h)
+    return keras.Model(enc_in, [m, lv, Sampling()(m, lv)])
+
+
+@pytest.mark.parametrize("blocks", [
+    pytest.param(lambda: [layers.Conv2D(4, 5, strides=3, padding="same", activation="tanh")],
+                 id="conv-5-stride-3-same"),
+    pytest.param(lambda: [layers.Conv2D(4, 4, strides=2, activation="elu"),
+                          layers.MaxPooling2D(), layers.BatchNormalization()],
+                 id="conv-valid-maxpool-batchnorm"),
+    pytest.param(lambda: [layers.Conv2D(3, 3, padding="same"), layers.LeakyReLU(),
+                          layers.AveragePooling2D(3), layers.Dropout(0.3)],
+                 id="leaky-avgpool-dropout"),
+])
+@pytest.mark.parametrize("decoder_end", [
+    pytest.param(lambda h: layers.Conv2DTranspose(1, 3, strides=4, padding="same",
+                                                  activation="sigmoid")(h), id="convT-k3-s4-same"),
+    pytest.param(lambda h: layers.Conv2D(1, 3, padding="same", activation="sigmoid")(
+        layers.UpSampling2D(4)(h)), id="upsampling-conv"),
+    pytest.param(lambda h: layers.Activation("sigmoid")(layers.Conv2DTranspose(
+        1, 2, strides=4)(h)), id="convT-k2-s4-valid"),
+])
+def test_the_judge_computes_what_keras_computes(blocks, decoder_end):
+    dec_in = keras.Input((LATENT,))
+    h = layers.Reshape((7, 7, 2))(layers.Dense(98, activation="softplus")(dec_in))
+    conv_decoder = keras.Model(dec_in, decoder_end(h))
+    record = conv_checks.extract_conv_vae(_small_encoder(*blocks()), conv_decoder, LATENT, seed=8)
+    assert judged(record) == {"shapes": "", "budget": "", "hidden": ""}
+
+
+def test_the_probe_puts_the_students_weights_back(reference):
+    before = [w.copy() for m in reference for w in m.get_weights()]
+    conv_checks.extract_conv_vae(*reference, LATENT, seed=5)
+    after = [w for m in reference for w in m.get_weights()]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def test_a_model_with_a_layer_the_judge_cannot_run_is_told_which():
+    conv_encoder = _small_encoder(layers.Conv2D(4, 3, dilation_rate=2))
+    message = mistake(conv_checks.check_conv_shapes, conv_encoder, decoder())
+    assert "cannot run conv_encoder: it uses dilated or grouped convolutions" in message
+
+
+# --------------------------------------------------------------------------------------------
+# Forged records: made-up numbers, counts and layers pass no test
+# --------------------------------------------------------------------------------------------
+
+def forged_old_style(seed):
+    """The attack on the former record: outputs made up, counts and classes asserted."""
+    rng = np.random.default_rng(0)
+    record = calls.CallRecord(conv_checks.EXERCISE, seed=seed)
+    record.facts["latent_dim"] = LATENT
+    layer_list = [["Conv2D", 320], ["Dense", 6], ["Sampling", 0]]
+    record.facts["encoder"] = {"status": "ok", "type": "Functional", "outputs": 3, "losses": 1,
+                               "params": 1000, "convolutions": 1, "layers": layer_list}
+    record.facts["decoder"] = {"status": "ok", "type": "Functional", "params": 1000,
+                               "convolutions": 1, "layers": [["Conv2DTranspose", 10]]}
+    for call in ("encoder", "encoder_again"):
+        mean = rng.normal(size=(5, LATENT))
+        for i, out in enumerate([mean, np.zeros((5, LATENT)), mean + rng.normal(size=(5, LATENT))]):
+            record.calls[f"{call}[{i}]"] = calls.Call(output=out)
+    record.calls["decoder"] = calls.Call(output=np.full((5, 28, 28, 1), 0.5))
+    return record
+
+
+def test_a_record_of_made_up_numbers_and_counts_passes_nothing():
+    found = judged(calls.from_bytes(calls.to_bytes(forged_old_style(3)), conv_checks.EXERCISE))
+    assert all(found.values()), found
+
+
+def test_a_made_up_record_with_a_small_program_passes_nothing(reference_record):
+    """The attacker copies a real program of a small model, keeps outputs made up."""
+    record = forged_old_style(reference_record.seed)
+    for role in ("encoder", "decoder"):
+        record.facts[role]["program"] = reference_record.facts[role]["program"]
+    found = judged(calls.from_bytes(calls.to_bytes(record), conv_checks.EXERCISE))
+    assert all(found.values()), found
+    assert "not what its layers compute" in found["shapes"]
+
+
+def test_a_real_record_whose_program_claims_fewer_parameters_passes_no_budget():
+    """The attacker records a real model over the budget, then edits its program to shrink the
+    Dense layer after Flatten: the judge's outputs no longer match the record's."""
+    import copy
+    import json
+
+    record = conv_checks.extract_conv_vae(encoder(dense=512), decoder(), LATENT, seed=11)
+    forged = copy.deepcopy(record)
+    text = json.dumps(forged.facts["encoder"]["program"]).replace("[3136, 512]", "[3136, 4]")
+    forged.facts["encoder"]["program"] = json.loads(text.replace('"units": 512', '"units": 4'))
+    found = judged(calls.from_bytes(calls.to_bytes(forged), conv_checks.EXERCISE))
+    assert found["budget"] and found["shapes"], found
+
+
+def test_a_real_record_replayed_for_another_seed_passes_nothing(reference_record):
+    record = conv_checks.extract_conv_vae(encoder(), decoder(), LATENT, seed=1)
+    record.seed = 2
+    found = judged(record)
+    assert all(found.values()), found

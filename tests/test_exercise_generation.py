@@ -181,8 +181,10 @@ def test_a_student_who_uses_the_global_trained_decoder_is_told_to_use_the_argume
         return decode(trained, keras.random.normal((n, latent_dim), seed=seed), n)
 
     found = failures(global_decoder)
-    assert list(found) == ["prior"]
-    assert "use the decoder passed as argument" in found["prior"]
+    # images the grader's decoder cannot explain prove nothing: no test can pass on them, and
+    # the check cell says so (issue 16: it used to say "All checks passed")
+    assert list(found) == ["shape", "seeds", "prior"]
+    assert all("use the decoder passed as argument" in m for m in found.values())
 
 
 def test_a_missing_function_is_named():
@@ -245,3 +247,100 @@ def test_a_student_who_draws_a_truncated_normal_fails_the_hidden_test():
     keras.utils.set_random_seed(42)
     with pytest.raises(AssertionError, match="not a truncated or uniform one"):
         gen.check_generation_from_prior(truncated, LATENT, PIXELS)
+
+
+# --------------------------------------------------------------------------------------------
+# Reseeding the global generators (issue 16)
+# --------------------------------------------------------------------------------------------
+
+def test_a_student_who_reseeds_numpy_is_told_not_to():
+    def reseeding(decoder, n, seed=None):
+        if seed is not None:
+            np.random.seed(seed)
+        return decode(decoder, np.random.standard_normal((n, latent_dim)), n)
+
+    found = failures(reseeding)
+    assert list(found) == ["seeds"], found
+    assert "do not reseed the global generators" in found["seeds"]
+
+
+def test_a_student_who_calls_set_random_seed_with_keras_draws_is_told_not_to():
+    def reseeding(decoder, n, seed=None):
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
+        return decode(decoder, keras.random.normal((n, latent_dim), seed=seed), n)
+
+    found = failures(reseeding)
+    assert list(found) == ["seeds"], found
+    assert "no keras.utils.set_random_seed" in found["seeds"]
+
+
+# --------------------------------------------------------------------------------------------
+# Forged records: made-up numbers pass no test
+# --------------------------------------------------------------------------------------------
+
+def judged(record):
+    found = {}
+    for name, check in CHECKS.items():
+        try:
+            check(record, LATENT, PIXELS)
+            found[name] = ""
+        except AnswerMismatch as err:
+            found[name] = str(err)
+    return found
+
+
+def forged_record(seed, images_of):
+    """A record built by hand, as an attacker would: every call the probe makes, with the
+    attacker's images, the sizes claimed in the facts."""
+    record = calls.CallRecord("generate_digits", seed=seed,
+                              facts={"latent_dim": LATENT, "original_dim": PIXELS})
+    for i, (call, _) in enumerate(gen.ORDER):
+        n = 3 if call == "three" else gen.BATCH
+        record.calls[call] = calls.Call(output=images_of(call, n, i))
+    return calls.from_bytes(calls.to_bytes(record), "generate_digits")
+
+
+def test_a_record_of_normal_draws_in_the_first_pixels_passes_nothing():
+    """The old attack: the grader decoder was the identity on z, so N(0, I) draws written into
+    the first pixels, 0.5 elsewhere, passed every test."""
+    def images(call, n, i):
+        rng = np.random.default_rng({"seeded_b": 0}.get(call, i))
+        out = np.full((n, PIXELS), 0.5)
+        out[:, :LATENT] = rng.standard_normal((n, LATENT))
+        return out.reshape(n, 28, 28)
+
+    found = judged(forged_record(7, images))
+    assert all(found.values()), found
+    assert all("use the decoder passed as argument" in m for m in found.values())
+
+
+def test_a_record_made_with_the_public_functions_and_a_guessed_decoder_passes_nothing():
+    """An attacker who reads the probe's seed and calls vaetp's own extract, with a function
+    of theirs that draws N(0, I) codes and decodes them with a decoder of their making."""
+    fake = keras.Sequential([keras.Input((LATENT,)), keras.layers.Dense(PIXELS)])
+    fake.layers[0].set_weights(list(gen.grader_decoder_weights(0, LATENT, PIXELS)))  # seed 0
+
+    def attacker(decoder, n, seed=None):
+        return decode(fake, np.random.default_rng(seed).standard_normal((n, LATENT)), n)
+
+    record = gen.extract_generation(attacker, LATENT, PIXELS, seed=123_456)
+    found = judged(calls.from_bytes(calls.to_bytes(record), "generate_digits"))
+    assert all(found.values()), found
+
+
+def test_a_record_of_constant_or_random_images_passes_nothing():
+    for images in (lambda call, n, i: np.full((n, 28, 28), 0.5),
+                   lambda call, n, i: np.random.default_rng(i).random((n, 28, 28))):
+        found = judged(forged_record(3, images))
+        assert all(found.values()), found
+
+
+def test_a_record_that_claims_other_sizes_is_judged_with_the_tps():
+    record = record_of(generate_digits, seed=4)
+    record.facts.update(latent_dim=1, original_dim=2)
+    with pytest.raises(AnswerMismatch, match="latent_dim = 1; the TP's is 2"):
+        gen.check_generation_shape(record, LATENT, PIXELS)
+    record.facts.pop("latent_dim")
+    record.facts.pop("original_dim")
+    assert judged(record) == {"shape": "", "seeds": "", "prior": ""}

@@ -4,6 +4,7 @@ z_mean, builds its own layers or stops at the encoder is told so."""
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 from keras import layers, ops
 
@@ -71,7 +72,7 @@ def test_a_vae_with_layers_of_its_own_loses_one_test(tp):
 
 def test_a_vae_that_stops_at_the_encoder_is_told_its_shape(tp):
     found = failures(keras.Model(tp["inputs"], tp["encoder"](tp["inputs"])), tp)
-    assert set(found) == {"shapes", "uses"} and "returns shape (5, 2)" in found["shapes"]
+    assert set(found) == {"shapes", "uses"} and "returns shape (64, 2)" in found["shapes"]
 
 
 def test_a_vae_that_calls_the_encoder_twice_adds_the_kl_twice(tp):
@@ -88,3 +89,140 @@ def test_no_vae_and_a_record_read_back(tp, capsys):
     assert failures(again, {"encoder": None, "decoder": None}) == failures(vae, tp)
     vae_checks.check_vae(vae, tp["encoder"], tp["decoder"], PIXELS)
     assert "1 problem to fix" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# The probe judges the VAE on the grader's weights, and puts everything back
+# --------------------------------------------------------------------------------------------
+
+def test_the_probe_puts_the_weights_and_the_decoder_back(tp):
+    vae = keras.Model(tp["inputs"], tp["decoder"](tp["encoder"](tp["inputs"])))
+    before = [w.copy() for w in tp["encoder"].get_weights() + tp["decoder"].get_weights()]
+    z = np.random.default_rng(0).normal(size=(3, LATENT)).astype("float32")
+    decoded = ops.convert_to_numpy(tp["decoder"](z))
+    record = vae_checks.extract_vae(vae, tp["encoder"], tp["decoder"], PIXELS, seed=9)
+    assert record.calls["first"].ok and "call" not in vars(tp["decoder"])
+    after = tp["encoder"].get_weights() + tp["decoder"].get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    np.testing.assert_array_equal(ops.convert_to_numpy(tp["decoder"](z)), decoded)
+
+
+def test_the_outputs_are_the_known_decoder_of_the_known_sample(tp):
+    vae = keras.Model(tp["inputs"], tp["decoder"](tp["encoder"](tp["inputs"])))
+    record = vae_checks.extract_vae(vae, tp["encoder"], tp["decoder"], PIXELS, seed=4)
+    truth = vae_checks._truth(record, PIXELS)
+    z = vae_checks._decoded(record, "first", PIXELS)
+    assert np.abs(z[:, 0] - truth["mean"][:, 0]).max() < 1e-3  # sigma ~ 6e-6: pinned
+    eps = (z[:, 1] - truth["mean"][:, 1]) / np.exp(0.5 * truth["log_var"][:, 1])
+    assert 0.6 < eps.std() < 1.5 and np.abs(truth["mean"]).max() < 10
+    np.testing.assert_allclose(record.calls["first_losses"].output, [truth["kl"]], rtol=1e-4)
+
+
+@pytest.mark.parametrize("layers_of_decoder", [
+    pytest.param(lambda z: layers.Dense(PIXELS, activation="relu")(layers.Dense(64)(z)),
+                 id="relu-output"),
+    pytest.param(lambda z: layers.Dense(PIXELS, activation="sigmoid")(z), id="no-hidden-layer"),
+    pytest.param(lambda z: layers.Dense(PIXELS)(layers.Dropout(0.5)(layers.Dense(300)(z))),
+                 id="dropout-and-wrong-units"),
+])
+def test_a_wrong_decoder_costs_no_vae_point(tp, layers_of_decoder):
+    """A mistake counts once: the decoder is graded in section 10, the VAE on calling it."""
+    z_in = keras.Input((LATENT,))
+    decoder = keras.Model(z_in, layers_of_decoder(z_in))
+    vae = keras.Model(tp["inputs"], decoder(tp["encoder"](tp["inputs"])))
+    assert failures(vae, {**tp, "decoder": decoder}) == {}
+
+
+def test_a_vae_with_a_copy_of_the_decoder_is_told_it_has_weights_of_its_own(tp):
+    copy = keras.models.clone_model(tp["decoder"])
+    found = failures(keras.Model(tp["inputs"], copy(tp["encoder"](tp["inputs"]))), tp)
+    assert set(found) == {"uses"} and "weights of its own" in found["uses"]
+
+
+# --------------------------------------------------------------------------------------------
+# Forged records: made-up numbers pass no test
+# --------------------------------------------------------------------------------------------
+
+def judged(record):
+    record = calls.from_bytes(calls.to_bytes(record), "vae")
+    found = {}
+    for name, check in TESTS.items():
+        try:
+            check(record, None, None, PIXELS)
+            found[name] = ""
+        except AssertionError as err:
+            found[name] = str(err)
+    return found
+
+
+def forged(seed, first, second, losses, **facts):
+    """A record as an attacker writes it: the calls the probe makes, the facts it claims."""
+    record = calls.CallRecord("vae", seed=seed, facts={
+        "encoder_found": True, "decoder_found": True, "input_shape": [None, PIXELS],
+        "intermediate_dim": 64, "latent_dim": LATENT,
+        "weights": {"decoder": 4, "other": [], "decoder_missing": []}, **facts})
+    for name, output in (("first", first), ("second", second)):
+        record.calls[name] = calls.Call(output=np.asarray(output))
+        record.calls[f"{name}_losses"] = calls.Call(output=np.asarray(losses, "float64"))
+    return record
+
+
+def test_a_record_of_made_up_numbers_passes_nothing():
+    rng = np.random.default_rng(0)
+    first, second = (rng.uniform(0.01, 0.99, (vae_checks.N_IMAGES, PIXELS)) for _ in range(2))
+    found = judged(forged(5, first, second, [3.0]))
+    assert all(found.values()), found
+
+
+def test_a_record_made_with_the_public_functions_but_no_encoder_passes_nothing():
+    """The attacker reads the probe's seed and decodes N(0, I) codes with the grader's decoder
+    (a public function), claiming one loss: the codes are not the encoder's, so nothing passes."""
+    seed = 31_337
+    a, c = vae_checks.grader_decoder_weights(seed, LATENT, PIXELS)
+    rng = np.random.default_rng(1)
+
+    def outputs():
+        z = rng.standard_normal((vae_checks.N_IMAGES, LATENT))
+        return 1 / (1 + np.exp(-(z @ a + c)))
+
+    found = judged(forged(seed, outputs(), outputs(), [12.0]))
+    assert all(found.values()), found
+    assert "not the encoder's for its input images" in found["uses"]
+    # other sizes claimed do not help: the reference is as hard for any size
+    found = judged(forged(seed, outputs(), outputs(), [0.0], intermediate_dim=1, latent_dim=2))
+    assert all(found.values()), found
+    found = judged(forged(seed, outputs(), outputs(), [0.0], latent_dim=0))
+    assert all(found.values()), found
+
+
+def test_a_record_of_a_real_vae_judged_for_another_seed_passes_nothing(tp):
+    """A right record replayed against another student's (or run's) seed."""
+    vae = keras.Model(tp["inputs"], tp["decoder"](tp["encoder"](tp["inputs"])))
+    record = vae_checks.extract_vae(vae, tp["encoder"], tp["decoder"], PIXELS, seed=1)
+    record.seed = 2
+    found = judged(record)
+    assert all(found.values()), found
+
+
+def test_the_judge_reads_a_record_without_keras(tp, tmp_path):
+    import subprocess
+    import sys
+
+    from course_paths import ROOT
+
+    vae = keras.Model(tp["inputs"], tp["decoder"](tp["encoder"](tp["inputs"])))
+    path = tmp_path / "record.npz"
+    path.write_bytes(calls.to_bytes(vae_checks.extract_vae(vae, tp["encoder"], tp["decoder"],
+                                                           PIXELS, seed=3)))
+    script = (
+        "import sys, pathlib\n"
+        "from vaetp import calls, vae_checks as v\n"
+        f"r = calls.from_bytes(pathlib.Path({str(path)!r}).read_bytes(), 'vae')\n"
+        "for c in (v.check_vae_shapes, v.check_vae_uses_encoder_and_decoder, "
+        "v.check_vae_samples_and_adds_kl):\n"
+        "    c(r, None, None, 784)\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow')]\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -40,6 +40,7 @@ import nbformat
 from vaetp.grading import release as release_audit
 from vaetp.grading import report
 from vaetp.grading import layout
+from vaetp.grading.csp import protect_feedback_page
 from vaetp.grading.layout import autograded, students
 from vaetp.grading.submissions import SubmissionRefused, import_submissions as _import
 
@@ -263,6 +264,10 @@ def cmd_feedback(course: Path, student: str | None) -> int:
     extra = [f"--student={student}"] if student else []
     # --force: feedback is always rebuilt from the autograded notebooks (nothing else writes it).
     nbgrader(course, "generate_feedback", ASSIGNMENT, "--force", *extra)
+    # Defence in depth behind the sanitizer: no script runs in a feedback page (vaetp.grading.csp).
+    pages = sorted((course / "feedback").glob(f"*/{ASSIGNMENT}/*.html"))
+    for page in pages if not student else [p for p in pages if p.parts[-3] == student]:
+        page.write_text(protect_feedback_page(page.read_text(encoding="utf-8")), encoding="utf-8")
     missing = [s for s in ([student] if student else students(course))
                if not (course / "feedback" / s / ASSIGNMENT / NOTEBOOK).with_suffix(".html").is_file()]
     if missing:

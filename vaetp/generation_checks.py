@@ -3,10 +3,12 @@
     generate_digits(decoder, n, seed=None) -> n images, shape (n, 28, 28), decoded from z ~ N(0, I)
 
 The probe hands the student's function a *grader* decoder (`grader_decoder_weights`): a linear
-Dense layer that copies z into the first `latent_dim` pixels and writes 0.5 everywhere else. So
-each returned image shows the code it was decoded from, and proves that the function used the
-decoder it was given. The checks judge the shape, the seeds (the same seed gives the same digits,
-fresh digits when seed is None) and, hidden, that the codes look like draws from N(0, I): not
+Dense layer whose kernel and bias are drawn from the probe's seed, which the student cannot know
+before grading. Every pixel is an affine function of z, so the judge recovers the code of each
+image by least squares, and an image that no code explains (another decoder, made-up numbers)
+fails. The checks judge the shape, the seeds (the same seed gives the same digits, fresh digits
+when seed is None, and no repeat after a seeded call: a function that reseeds the global
+generators is caught) and, hidden, that the recovered codes look like draws from N(0, I): not
 uniform, not scaled, not one code repeated, not correlated coordinates.
 """
 
@@ -25,8 +27,15 @@ GENERATION_CELL = "the exercise cell of section 15 (Sampling new digits)"
 BATCH = 256
 #: The 256-image calls whose codes are pooled to judge the prior ("seeded_b" repeats "seeded_a").
 POOLED = ("seeded_a", "other_seed", "fresh_a", "fresh_b")
-#: Outputs of the same z are equal up to this (the decoder is deterministic).
+#: The order of the probe's calls. A fresh call follows each seeded one, so a function that
+#: resets the global generators (`keras.utils.set_random_seed(seed)`, `np.random.seed(seed)`)
+#: gives "fresh_a" and "fresh_b" twice the same digits.
+ORDER = (("seeded_a", "first"), ("fresh_a", None), ("seeded_b", "first"), ("fresh_b", None),
+         ("other_seed", "second"), ("three", None))
+#: Codes are equal up to this (the decoder is deterministic).
 SAME = 1e-4
+#: An image is the decoder's output of some z when the least-squares fit leaves at most this.
+FIT = 1e-3
 
 
 def probe_seeds(seed: int) -> tuple[int, int]:
@@ -35,15 +44,16 @@ def probe_seeds(seed: int) -> tuple[int, int]:
     return int(first) + 1, int(second) + 1
 
 
-def grader_decoder_weights(latent_dim: int, original_dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Kernel and bias of the grader decoder: pixel i < latent_dim is z_i, every other is 0.5."""
+def grader_decoder_weights(seed: int, latent_dim: int, original_dim: int
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel and bias of the grader decoder, drawn from the probe's seed: pixel = z . a + b,
+    with a kernel of full rank (its columns spread, so z is well determined by the image)."""
     d, pixels = int(latent_dim), int(original_dim)
     if not 0 < d < pixels:
         raise ValueError(f"latent_dim {d} must be between 1 and original_dim {pixels}")
-    kernel = np.zeros((d, pixels), "float32")
-    kernel[np.arange(d), np.arange(d)] = 1.0
-    bias = np.full(pixels, 0.5, "float32")
-    bias[:d] = 0.0
+    rng = np.random.default_rng([int(seed), 15, 1])
+    kernel = rng.normal(0, 0.25, (d, pixels)).astype("float32")
+    bias = rng.uniform(0.2, 0.8, pixels).astype("float32")
     return kernel, bias
 
 
@@ -58,14 +68,14 @@ def extract_generation(function: Any, latent_dim: int, original_dim: int,
 
     dense = keras.layers.Dense(int(original_dim), name="grader_dense")
     decoder = keras.Sequential([keras.Input((int(latent_dim),)), dense], name="decoder")
-    dense.set_weights(list(grader_decoder_weights(latent_dim, original_dim)))
-    first, second = probe_seeds(seed)
-    record.calls["seeded_a"] = calls.run(function, decoder, BATCH, seed=first)
-    record.calls["seeded_b"] = calls.run(function, decoder, BATCH, seed=first)
-    record.calls["other_seed"] = calls.run(function, decoder, BATCH, seed=second)
-    record.calls["fresh_a"] = calls.run(function, decoder, BATCH)
-    record.calls["fresh_b"] = calls.run(function, decoder, BATCH)
-    record.calls["three"] = calls.run(function, decoder, 3)
+    dense.set_weights(list(grader_decoder_weights(seed, latent_dim, original_dim)))
+    seeds = dict(zip(("first", "second"), probe_seeds(seed)))
+    for call, which in ORDER:
+        n = 3 if call == "three" else BATCH
+        if which is None:
+            record.calls[call] = calls.run(function, decoder, n)
+        else:
+            record.calls[call] = calls.run(function, decoder, n, seed=seeds[which])
     return record
 
 
@@ -74,6 +84,8 @@ def _record(generate_digits: Any, latent_dim: int, original_dim: int) -> CallRec
         generate_digits, lambda f: extract_generation(f, latent_dim, original_dim))
     calls.require_function(record, "generate_digits", GENERATION_CELL, latent_dim=latent_dim,
                            original_dim=original_dim)
+    # the sizes are the master's, never the record's: keep them where the helpers read them
+    record.facts.update(latent_dim=int(latent_dim), original_dim=int(original_dim))
     return record
 
 
@@ -81,6 +93,31 @@ def _sizes(record: CallRecord) -> tuple[int, int, int]:
     d = int(record.facts.get("latent_dim", 0))
     pixels = int(record.facts.get("original_dim", 0))
     return d, pixels, math.isqrt(pixels)
+
+
+def _decode(record: CallRecord, images: np.ndarray) -> tuple[np.ndarray, float]:
+    """The codes z that the grader decoder maps closest to `images` (rows of pixels), and the
+    largest pixel the fit leaves unexplained (0 when the images are decoder outputs)."""
+    d, pixels, _ = _sizes(record)
+    kernel, bias = (w.astype("float64") for w in grader_decoder_weights(record.seed, d, pixels))
+    z = np.linalg.lstsq(kernel.T, (images - bias).T, rcond=None)[0].T
+    misfit = np.abs(z @ kernel + bias - images)
+    return z, float(misfit.max()) if misfit.size else 0.0
+
+
+def _decoded(record: CallRecord, call: str) -> np.ndarray:
+    """The codes z the call's images were decoded from, by the decoder given as argument; a
+    plain failure when no code explains them (another decoder, or numbers made up)."""
+    images = _images(record, call)
+    if not np.all(np.isfinite(images)):
+        raise AnswerMismatch("generate_digits returns inf or nan.")
+    z, misfit = _decode(record, images)
+    if misfit > FIT * max(1.0, float(np.abs(images).max())):
+        raise AnswerMismatch(
+            "the images are not what the decoder given as argument makes of z: use the "
+            "decoder passed as argument (decoder.predict(z)), not a global one, and return "
+            "its output as it is.")
+    return z
 
 
 def _what(call: str) -> str:
@@ -112,6 +149,8 @@ def check_generation_shape(generate_digits: Any, latent_dim: int, original_dim: 
         shape, want = out.shape, (n, side, side)
         if shape == want:
             continue
+        if out.size == 0:
+            raise AnswerMismatch(f"{_what(call)} returns shape {shape}; the TP asks for {want}.")
         if out.size % pixels == 0 and out.size // pixels != n:
             raise AnswerMismatch(f"{_what(call)} returns {out.size // pixels} images instead of "
                                  f"{n}: draw z of shape (n, latent_dim), one code per image.")
@@ -122,6 +161,8 @@ def check_generation_shape(generate_digits: Any, latent_dim: int, original_dim: 
             raise AnswerMismatch(f"{_what(call)} returns shape {shape}: drop the channel axis, "
                                  f"reshape to {want}.")
         raise AnswerMismatch(f"{_what(call)} returns shape {shape}; the TP asks for {want}.")
+    for call in ("three", "seeded_a"):
+        _decoded(record, call)
 
 
 def check_generation_seeds(generate_digits: Any, latent_dim: int, original_dim: int) -> None:
@@ -130,12 +171,15 @@ def check_generation_seeds(generate_digits: Any, latent_dim: int, original_dim: 
     record = _record(generate_digits, latent_dim, original_dim)
 
     def same(a: str, b: str) -> bool:
-        x, y = _images(record, a), _images(record, b)
+        x, y = _decoded(record, a), _decoded(record, b)
         return x.shape == y.shape and np.allclose(x, y, rtol=0, atol=SAME)
 
     if same("fresh_a", "fresh_b"):
-        raise AnswerMismatch("with seed=None, two calls give the same digits: draw fresh z on "
-                             "each call (do not fix the seed inside the function).")
+        raise AnswerMismatch("with seed=None, two calls give the same digits after a call with "
+                             "a seed: draw fresh z on each call, and pass `seed` to "
+                             "keras.random.normal(..., seed=seed) only; do not reseed the "
+                             "global generators (no keras.utils.set_random_seed or "
+                             "np.random.seed inside the function).")
     if not same("seeded_a", "seeded_b"):
         raise AnswerMismatch("with the same seed, the digits differ: pass `seed` to "
                              "keras.random.normal(..., seed=seed).")
@@ -146,22 +190,13 @@ def check_generation_seeds(generate_digits: Any, latent_dim: int, original_dim: 
 
 def _codes(record: CallRecord) -> np.ndarray:
     """The codes z of the pooled calls, after checking that they went through the decoder."""
-    d, _, _ = _sizes(record)
     found = [call for call in POOLED if record.call(call).ok]
-    rows = [_images(record, call) for call in (found or POOLED[:1])]
-    for images in rows:
-        if not np.all(np.isfinite(images)):
-            raise AnswerMismatch("generate_digits returns inf or nan.")
-        if not np.allclose(images[:, d:], 0.5, rtol=0, atol=1e-4):
-            raise AnswerMismatch(
-                "the images are not what the decoder given as argument makes of z: use the "
-                "decoder passed as argument (decoder.predict(z)), not a global one, and return "
-                "its output as it is.")
-    for images in rows:
-        if len(images) > 1 and np.all(np.ptp(images[:, :d], axis=0) < 1e-6):
+    codes = [_decoded(record, call) for call in (found or POOLED[:1])]
+    for z in codes:
+        if len(z) > 1 and np.all(np.ptp(z, axis=0) < 1e-6):
             raise AnswerMismatch("all the images of one call are decoded from the same z: draw "
                                  "n codes, z of shape (n, latent_dim), not one code repeated.")
-    return np.concatenate([images[:, :d] for images in rows])
+    return np.concatenate(codes)
 
 
 def check_generation_from_prior(generate_digits: Any, latent_dim: int, original_dim: int) -> None:

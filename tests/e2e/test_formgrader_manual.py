@@ -12,7 +12,7 @@ test_formgrader_xss.py.
 
 In the browser the instructor goes where docs/instructor.md sends them: Formgrader (Manage
 Assignments) > Manual Grading > vae > vae_tp > Show All Names > hand. On the submission's page
-the answer cell `question_overfitting` shows the student's text verbatim; the instructor types 1
+the answer cell `question_overfitting` shows the student's text as written; the instructor types 1
 in its score box and a comment below it, clicking from one box to the next with the mouse, and
 the Formgrader saves each on change (the test waits for the PUT of each to /formgrader/api/grade/
 and /formgrader/api/comment/). The page is loaded again and shows both. (Offline, as here, the
@@ -45,6 +45,8 @@ from e2e_support import CHROMIUM_ARGS, run_grade, jupyter_lab
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
 import simulated_class  # noqa: E402
+sys.path.insert(0, str(REPO))
+from vaetp.grading.sanitize import sanitize_markdown  # noqa: E402
 
 CHROMIUM = os.environ.get("VAE_TP_CHROMIUM", "/usr/bin/chromium")
 ASSIGNMENT = "vae"
@@ -118,6 +120,10 @@ def jupyter(graded_course, tmp_path):
     `jupyter lab` there). Yields (base URL, token)."""
     course = graded_course[0]
     log = tmp_path / "jupyter-formgrader-manual.log"
+    # the course's server configuration: the Formgrader's pages under its CSP (docs/instructor.md)
+    (tmp_path / "jupyter-config").mkdir(exist_ok=True)
+    shutil.copy(REPO / "jupyter_server_config.json",
+                tmp_path / "jupyter-config" / "jupyter_server_config.json")
     try:
         with jupyter_lab(course, tmp_path, log) as server:
             yield server
@@ -220,7 +226,7 @@ def test_instructor_grades_an_answer_by_hand_in_the_formgrader(graded_course, ju
     autograded = nbformat.read(course / "autograded" / STUDENT / ASSIGNMENT / NOTEBOOK, as_version=4)
     answer = next(c for c in autograded.cells if c.get("id") == ANSWER_CELL)
     assert answer.metadata["nbgrader"]["grade_id"] == GRADE_ID
-    assert answer.source == simulated_class.HAND_ANSWER
+    assert answer.source == sanitize_markdown(simulated_class.HAND_ANSWER)  # its clean rendering
     with Gradebook(db_url) as gradebook:
         pending = gradebook.find_grade(GRADE_ID, NOTEBOOK_ID, ASSIGNMENT, STUDENT)
         assert pending.needs_manual_grade and pending.manual_score is None

@@ -58,6 +58,7 @@ NOTEBOOK = "vae_tp.ipynb"
 NOTEBOOK_ID = "vae_tp"
 STUDENT = "mallory"
 EXERCISE_ID = "decoder-exercise"
+ANSWER_ID = "answer-overfitting"
 SANITIZER = "vaetp.grading.sanitize.SanitizeOutputs"
 UNSANITIZED = os.environ.get("VAE_TP_E2E_XSS_UNSANITIZED") == "1"
 # Bounds: each grade.py step, the server's start, each page's load, the wait for late payloads.
@@ -135,6 +136,8 @@ def hostile_notebook(release: Path, server: str) -> tuple[nbformat.NotebookNode,
         "display(Javascript(%r))" % js("out-javascript"),
         "display(SVG(%r))" % svg,
         "display(Markdown(%r))" % img("out-markdown-img"),
+        # parser differential: a code span to a plain parser, raw HTML to nbconvert's maths rules
+        "display(Markdown(%r))" % ("$`$%s$`$" % img("out-markdown-maths")),
         "display({'text/html': %r, 'text/plain': 'a link'}, raw=True)" % link,
         "print(%r)" % img("stream-img"),
         # and an honest figure, which must still be shown
@@ -165,6 +168,25 @@ def hostile_notebook(release: Path, server: str) -> tuple[nbformat.NotebookNode,
     ])
     at = nb.cells.index(exercise) + 1
     nb.cells.insert(at, nbformat.v4.new_markdown_cell(markdown))
+    # The answer to a question graded by hand: the red team's payload (maths around an
+    # `<img onerror>` that a parser without the maths rules reads as a code span), and others.
+    answer = next(cell for cell in nb.cells if cell.get("id") == ANSWER_ID)
+    answer.source = "\n\n".join([
+        "Overfitting shows when the validation loss rises: $\\mathcal{L}_{val}$.",
+        "$`$%s$`$" % img("answer-maths-code-span"),
+        "- a list\n  - %s\n    1. $`$%s$`$" % (img("answer-nested-list"), script("answer-nested-script")),
+        "[click me](&#106;avascript:%s)" % urllib.parse.quote(js("answer-entity-link"), safe=""),
+        "\\begin{equation}%s\\end{equation}" % img("answer-latex-env"),
+        '<math><mtext><table><mglyph><style><img src=x onerror="%s">' % js("answer-mathml"),
+        '<meta http-equiv="refresh" content="0;url=%s">' % url("answer-meta-refresh"),
+    ])
+    # a tag may hold no comma (nbformat's schema): a shorter payload, which marks and beacons
+    names.append("cell-tag")
+    answer.metadata["tags"] = [
+        "x\"><img src=x onerror=\"window.__pwned=['cell-tag'];fetch('/pwned-beacon/cell-tag')\">"]
+    # An exception whose message carries a tag (the last cell, so that nothing is skipped).
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "raise ValueError(%r)" % img("error-message")))
     nb.cells.insert(at + 1, nbformat.v4.new_raw_cell(img("raw-html"),
                                                      metadata={"raw_mimetype": "text/html"}))
     nb.metadata["title"] = "</title>%s<title>" % script("nb-title")
@@ -228,6 +250,10 @@ def jupyter(graded_course, tmp_path):
         path = settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
+    config_dir = tmp_path / "jupyter-config"  # the JUPYTER_CONFIG_DIR of jupyter_lab()
+    config_dir.mkdir(exist_ok=True)
+    if not UNSANITIZED:
+        shutil.copy(REPO / "jupyter_server_config.json", config_dir / "jupyter_server_config.json")
     log = tmp_path / "jupyter-formgrader.log"
     try:
         with jupyter_lab(course, tmp_path, log, settings, port) as server:
@@ -396,6 +422,14 @@ def test_hostile_submission_is_inert_in_formgrader_lab_and_feedback(
     ids = [s["id"] for s in listing.json() if s["student"] == STUDENT]
     assert len(ids) == 1, listing.json()
     submission_id = ids[0]
+    if not UNSANITIZED:
+        # Defence in depth: the Formgrader's page and the feedback forbid inline script.
+        page = requests.get(f"{base}/formgrader/submissions/{submission_id}/",
+                            headers={"Authorization": f"token {token}"}, timeout=60)
+        policy = page.headers.get("Content-Security-Policy", "")
+        assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy.split(
+            "script-src", 1)[1].split(";")[0] and "unsafe-eval" not in policy, policy
+        assert 'http-equiv="Content-Security-Policy"' in feedback.read_text(encoding="utf-8")
     # JupyterLab makes a checkpoint of a notebook that has none when it opens it: make it now,
     # so that any write from the browser below is a payload's.
     checkpoint = requests.post(
@@ -471,7 +505,8 @@ def test_hostile_submission_is_inert_in_formgrader_lab_and_feedback(
         assert len(loaded) >= images and all(loaded), \
             f"{label}: images loaded {loaded}, expected {images} (the figure and the diagrams)"
         text = page.inner_text(root)
-        for expected in (SKIPPED_NOTE.strip(), "Total params", "The decoder mirrors the encoder"):
+        for expected in (SKIPPED_NOTE.strip(), "Total params", "The decoder mirrors the encoder",
+                         "Overfitting shows when the validation loss rises"):
             assert expected in text, f"{label}: {expected!r} is missing from the page"
         if page is not lab:
             assert "removed by the grader" in text, f"{label}: the grader's notes are missing"

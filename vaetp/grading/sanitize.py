@@ -4,27 +4,38 @@ The Formgrader and the feedback pages are nbconvert renderings of the autograded
 opened in a browser that may hold the instructor's Jupyter session. A student's display
 output or markdown cell could carry a script (`<img src=x onerror=...>`, `<script>`, a
 `javascript:` link, an SVG with a script, `application/javascript`), which would then run
-with the instructor's rights. This preprocessor, the last word on every cell before the
-notebook is saved:
+with the instructor's rights. Safety is decided on what is rendered, never on the source: a
+source that looks harmless to one markdown parser can render to live HTML in another (e.g. an
+`<img onerror>` between two `$` is a code span without the maths rules, raw HTML with them).
+This preprocessor, the last word on every cell before the notebook is saved:
 
-- keeps only these output types: text/plain, text/html and text/markdown (cleaned),
-  text/latex, image/png, image/jpeg, image/gif; any other (JavaScript, SVG, widgets, ...) is
-  replaced by a one-line note;
-- cleans HTML with nh3 (the Rust `ammonia` allowlist sanitizer): no script, no event
-  handler, no iframe/object/embed/form/style, links and images only to http(s), mailto,
-  attachments or inline raster images;
-- keeps a markdown cell (or markdown output) as written only when it is plain markdown: no raw
-  HTML at all, links and images only to allowed URLs, no script URL however spelled; any
-  other is replaced by nbconvert's rendering of it, cleaned by nh3 and made inert (one HTML
-  block that markdown and MathJax do not parse again). HTML is never judged safe by a parser
-  of our own: it always goes through nh3, whose parser is a browser's (html5ever);
-- cleans raw cells, and keeps only raster images among cell attachments.
+- renders every markdown cell with nbconvert's own markdown pipeline (`MarkdownWithMath` and
+  `IPythonRenderer`, as `HTMLExporter.markdown2html` does for the Formgrader and the
+  feedback), cleans the HTML with nh3 and stores it inert: one HTML block that markdown passes
+  through unchanged and that holds no `$` or backslash for the maths rules (maths stays as its
+  TeX text, which MathJax typesets where it runs). The stored block is rendered once more and
+  must come out unchanged; if it does not, the cell is stored as escaped text;
+- keeps only these output types: text/plain, text/latex (escaped by every template),
+  image/png, image/jpeg, image/gif, and text/html (cleaned). A text/markdown output is
+  rendered and cleaned like a markdown cell and stored as text/html; an SVG is stored as an
+  `<img>` of it (a browser runs no script in an image); any other type (JavaScript, widgets,
+  ...) is replaced by a one-line note;
+- cleans HTML with nh3 (the Rust `ammonia` allowlist sanitizer, whose parser is a browser's,
+  html5ever): no script, no event handler, no iframe/object/embed/form/style/base/meta, links
+  and images only to http(s), mailto, attachments or inline raster images;
+- cleans raw cells, keeps only raster images among cell attachments, only plain words among
+  cell tags, and drops notebook metadata other than the kernel's and the grader's.
+
+It runs after nbgrader's `SaveAutoGrades` (nbgrader_config.py): nbgrader tells an unanswered
+answer cell from its checksum, which the stored rendering would change.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import re
+from collections import Counter
 from typing import Any
 
 import nh3
@@ -69,58 +80,84 @@ def clean_html(text: str) -> str:
                          value if attr not in URL_ATTRIBUTES or _url_ok(value) else None))
 
 
-def _dangerous(text: str) -> bool:
-    """A script URL anywhere in the text, however spelled (entities, escapes, spaces)."""
-    return bool(_DANGEROUS_TEXT.search(html.unescape(text)))
-
-
-def _tokens_safe(tokens: list[dict[str, Any]]) -> bool:
-    for token in tokens:
-        if token.get("type") in ("block_html", "inline_html"):
-            return False
-        url = (token.get("attrs") or {}).get("url")
-        if url is not None and not _url_ok(url):
-            return False
-        if not _tokens_safe(token.get("children") or []):
-            return False
-    return True
-
-
-def plain_markdown(source: str) -> bool:
-    """True when the markdown holds no raw HTML at all and no link or image outside the
-    allowlist: nbconvert then renders nothing but markdown's own tags, so it is kept verbatim.
-    (Parsed without the maths plugin, so text inside $...$ counts too: stricter, never looser.)"""
-    import mistune
-
-    parse = mistune.create_markdown(renderer=None, plugins=["strikethrough", "table", "url"])
-    return _tokens_safe(parse(source)) and not _dangerous(source)
-
-
-def inert_html(rendered: str) -> str:
+def inert_html(cleaned: str) -> str:
     """Cleaned HTML that no later step parses again: one HTML block (no blank line, so markdown
-    leaves it alone), no `$` for MathJax, no backslash for markdown's escapes."""
-    cleaned = _DANGEROUS_TEXT.sub("blocked:", clean_html(rendered))
+    leaves it alone), no `$` for the maths rules, no backslash for markdown's escapes or a LaTeX
+    environment, no script URL left even as text."""
+    cleaned = _DANGEROUS_TEXT.sub("blocked:", clean_html(cleaned))
     cleaned = re.sub(r"\n\s*\n", "\n", cleaned).replace("$", "&#36;").replace("\\", "&#92;")
     return "<div>\n" + cleaned.strip() + "\n</div>"
 
 
-def _markdown_html(source: str, attachments: dict | None = None) -> str:
-    """The HTML nbconvert makes of a markdown cell (its exporters allow `javascript:` links)."""
+def render_markdown(source: str, attachments: dict | None = None) -> str:
+    """The HTML nbconvert makes of a markdown cell for the Formgrader and the feedback
+    (`HTMLExporter.markdown2html`: nbconvert's maths rules, raw HTML passed through, and
+    `javascript:` links allowed)."""
     from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
-    renderer = IPythonRenderer(escape=False, attachments=attachments or {})
+    renderer = IPythonRenderer(escape=False, attachments=attachments or {},
+                               anchor_link_text="\u00b6")
     return MarkdownWithMath(renderer=renderer).render(source)
 
 
-def sanitize_markdown(source: str, attachments: dict | None = None) -> str:
-    """The markdown unchanged if it is plain markdown; else its rendering, cleaned and inert."""
-    if plain_markdown(source):
-        return source
+def _escaped(source: str) -> str:
+    return "<div>\n<pre>" + html.escape(source).replace("$", "&#36;").replace(
+        "\\", "&#92;").replace("\n", "&#10;") + "</pre>\n</div>"
+
+
+def _stays_as_stored(block: str) -> bool:
+    """nbconvert renders the stored block as exactly itself: what the browser gets is the
+    cleaned HTML, nothing parsed out of it again."""
     try:
-        rendered = _markdown_html(source, attachments)
+        return render_markdown(block).strip() == block.strip()
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _elements(text: str) -> list[str]:
+    """The tags and attributes of an HTML fragment, to tell whether cleaning removed any (for
+    the note to the reader only: safety never rests on this parser)."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Lister(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found.append(tag)
+            found.extend(f"{tag}@{name}" for name, _ in attrs)
+
+    Lister(convert_charrefs=True).feed(text)
+    return found
+
+
+def sanitize_markdown(source: str, attachments: dict | None = None) -> str:
+    """A markdown cell as stored in the autograded notebook: nbconvert's rendering of it,
+    cleaned by nh3, as one inert HTML block (see the module's doc); a note says when the
+    cleaning removed something."""
+    try:
+        rendered = render_markdown(source, attachments)
     except Exception:  # noqa: BLE001 - what cannot be rendered is shown as plain text
         rendered = "<pre>" + html.escape(source) + "</pre>"
-    return inert_html(rendered) + "\n\n*(HTML in this cell was removed by the grader.)*"
+    cleaned = clean_html(rendered)
+    block = inert_html(cleaned)
+    if Counter(_elements(rendered)) - Counter(_elements(cleaned)):
+        block = block[:-len("</div>")] + (
+            "<p><em>(Some HTML in this cell was removed by the grader.)</em></p>\n</div>")
+    if not _stays_as_stored(block):
+        block = _escaped(source)
+    return block
+
+
+def svg_as_image(svg: str) -> str:
+    """An SVG shown as an image: a browser runs no script and loads nothing from an image."""
+    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    return f'<img src="data:image/svg+xml;base64,{data}" alt="SVG figure">'
+
+
+_BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
+_TAG = re.compile(r"^[\w.\-]{1,64}$")
+CELL_METADATA = {"nbgrader", "tags", "deletable", "editable", "collapsed", "scrolled", "jupyter",
+                 "trusted"}
 
 
 class SanitizeOutputs(Preprocessor):
@@ -129,16 +166,29 @@ class SanitizeOutputs(Preprocessor):
     enabled = Bool(True).tag(config=True)  # nbconvert's preprocessors are off by default
 
     def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int):
+        attachments = cell.get("attachments")
+        if attachments:
+            cell.attachments = {
+                name: {m: v for m, v in bundle.items()
+                       if m in IMAGE_MIMES and isinstance(v, str) and _BASE64.match(v)}
+                for name, bundle in attachments.items() if isinstance(bundle, dict)}
         if cell.cell_type == "markdown":
             cell.source = sanitize_markdown(cell.source, cell.get("attachments"))
         elif cell.cell_type == "raw":
             cell.source = inert_html(cell.source)
+            if str(cell.metadata.get("raw_mimetype", "")).lower() not in ("", "text/html"):
+                del cell.metadata["raw_mimetype"]
         elif cell.cell_type == "code":
             cell.outputs = [self._output(o) for o in cell.get("outputs", [])]
-        attachments = cell.get("attachments")
-        if attachments:
-            cell.attachments = {name: {m: v for m, v in bundle.items() if m in IMAGE_MIMES}
-                                for name, bundle in attachments.items()}
+            if not isinstance(cell.get("execution_count"), (int, type(None))):
+                cell.execution_count = None  # printed as is in the prompt ("In [...]")
+        for key in list(cell.metadata):
+            if key not in CELL_METADATA and key != "raw_mimetype":
+                del cell.metadata[key]
+        tags = cell.metadata.get("tags")
+        if tags is not None:
+            cell.metadata.tags = [t for t in tags if isinstance(t, str) and _TAG.match(t)] \
+                if isinstance(tags, list) else []
         return cell, resources
 
     def preprocess(self, nb: NotebookNode, resources: Any):
@@ -148,18 +198,27 @@ class SanitizeOutputs(Preprocessor):
         return super().preprocess(nb, resources)
 
     def _output(self, output: NotebookNode) -> NotebookNode:
+        if "execution_count" in output and not isinstance(output.execution_count, (int, type(None))):
+            output.execution_count = None
         if output.get("output_type") not in ("display_data", "execute_result"):
             return output  # stream and error text is escaped by every nbconvert template
         data = output.get("data", {})
         kept: dict[str, Any] = {}
         for mime, value in data.items():
             text = "".join(value) if isinstance(value, list) else value
+            if not isinstance(text, str):
+                continue
             if mime in TEXT_MIMES or mime in IMAGE_MIMES:
                 kept[mime] = text
-            elif mime == "text/html" and isinstance(text, str):
+            elif mime == "text/html":
                 kept[mime] = _DANGEROUS_TEXT.sub("blocked:", clean_html(text))  # always
-            elif mime == "text/markdown" and isinstance(text, str):
-                kept[mime] = sanitize_markdown(text)
+            elif mime == "text/markdown" and "text/html" not in data:
+                kept["text/html"] = sanitize_markdown(text)
+            elif mime == "image/svg+xml" and "text/html" not in data:
+                kept["text/html"] = svg_as_image(text)
+        for mime in IMAGE_MIMES & set(kept):
+            if not _BASE64.match(kept[mime]):
+                del kept[mime]
         if not kept or set(kept) == {"text/plain"} and set(data) - {"text/plain"}:
             removed = ", ".join(sorted(set(data) - set(kept))) or "this output"
             kept = {"text/plain": BLOCKED.format(mime=removed)}
