@@ -393,3 +393,38 @@ def test_a_real_record_replayed_for_another_seed_passes_nothing(reference_record
     record.seed = 2
     found = judged(record)
     assert all(found.values()), found
+
+
+def test_a_program_with_a_convolution_its_outputs_never_use_passes_no_budget():
+    """The attacker records an MLP 'convolutional' VAE (no convolution: the budget test fails),
+    then adds to its program a Conv2D branch that no output uses: a Keras model never holds one,
+    so the judge refuses the program."""
+    import copy
+
+    record = conv_checks.extract_conv_vae(encoder(convolutions=False), decoder(convolutions=False),
+                                          LATENT, seed=12)
+    forged = copy.deepcopy(record)
+    program = forged.facts["encoder"]["program"]
+    first_input = program["inputs"][0]
+    program["steps"].append({"name": "fake_conv", "class": "Conv2D",
+                             "args": {"filters": 4, "kernel_size": [3, 3], "strides": [2, 2],
+                                      "padding": "same", "activation": "relu"},
+                             "weights": [[3, 3, 1, 4], [4]], "leaf": 99, "calls": [[first_input]]})
+    found = judged(calls.from_bytes(calls.to_bytes(forged), conv_checks.EXERCISE))
+    assert found["budget"], found
+    assert "never use" in found["budget"], found
+
+
+def test_a_made_up_encoder_program_beside_a_real_decoder_passes_no_budget(reference_record):
+    """The attacker keeps a real record of an MLP encoder with a flat output mistake (so the
+    shapes check fails), and swaps in the reference encoder's program, which has convolutions:
+    the encoder's outputs are not that program's, so the budget is not granted either."""
+    import copy
+
+    record = conv_checks.extract_conv_vae(encoder(convolutions=False),
+                                          decoder(convolutions=False, end="flat"), LATENT,
+                                          seed=reference_record.seed)
+    forged = copy.deepcopy(record)
+    forged.facts["encoder"]["program"] = reference_record.facts["encoder"]["program"]
+    found = judged(calls.from_bytes(calls.to_bytes(forged), conv_checks.EXERCISE))
+    assert found["budget"], found

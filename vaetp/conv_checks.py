@@ -385,9 +385,29 @@ def run_program(program: dict[str, Any], inputs: list[Any], seed: int) -> list[A
             for tensor, value in enumerate(apply(step, values)):
                 known[(step["name"], node, tensor)] = value
     try:
-        return [known[(str(n), int(i), int(t))] for n, i, t in program.get("outputs", [])]
+        outputs = [known[(str(n), int(i), int(t))] for n, i, t in program.get("outputs", [])]
     except (KeyError, TypeError, ValueError) as err:
         raise Unsupported("an output the grader cannot follow") from err
+    unused = _unused_steps(program)
+    if unused:  # a Keras model holds only the layers its outputs need: this program was edited
+        raise Unsupported(f"a layer its outputs never use ({unused[0]})")
+    return outputs
+
+
+def _unused_steps(program: dict[str, Any]) -> list[str]:
+    """The names of a functional program's layers that no output depends on."""
+    steps = {str(step.get("name")): step for step in program.get("steps", [])}
+    used: set[str] = set()
+    todo = [str(ref[0]) for ref in program.get("outputs", []) if ref]
+    while todo:
+        name = todo.pop()
+        if name in used:
+            continue
+        used.add(name)
+        for refs in steps.get(name, {}).get("calls", []) or []:
+            todo += [str(ref[0]) for ref in refs if ref]
+    return [name for name, step in steps.items()
+            if step.get("class") != "InputLayer" and name not in used]
 
 
 def program_parameters(program: dict[str, Any]) -> list[tuple[int, str, int]]:
@@ -598,6 +618,14 @@ def _epsilon(z: np.ndarray, sample: Sample) -> np.ndarray | None:
         return (z - sample.mean) / np.exp(0.5 * sample.log_var)
 
 
+def _sampled_from(found: np.ndarray, sample: Sample) -> bool:
+    """Whether `found` can be the sample z = mean + sigma * epsilon of the judged `sample`:
+    every epsilon within 7, and spread as a N(0, 1) draw is (a sigma made huge by a forged
+    program would make every epsilon near 0)."""
+    eps = _epsilon(found, sample)
+    return eps is not None and bool(np.all(np.abs(eps) < 7)) and float(np.std(eps)) > 0.05
+
+
 def _differ(role: str) -> AnswerMismatch:
     return AnswerMismatch(
         f"{ROLES[role]}'s outputs are not what its layers compute (the grader recomputes them "
@@ -618,8 +646,7 @@ def _verified(record: CallRecord, latent_dim: int) -> dict[str, list[Any]]:
         for i, want in enumerate(judged["encoder"][:MAX_OUTPUTS]):
             found = calls.output_of(record, f"{call}[{i}]", f"conv_encoder's output {i}")
             if isinstance(want, Sample):
-                eps = _epsilon(found, want)
-                if eps is None or not np.all(np.abs(eps) < 7):
+                if not _sampled_from(found, want):
                     raise _differ("encoder")
             elif not _close(found, want):
                 raise _differ("encoder")
@@ -688,15 +715,20 @@ def _verified_any_shape(record: CallRecord, latent_dim: int) -> None:
         judged = {role: _judged(record, role, latent_dim) for role in ROLES}
         decoded = judged["decoder"]
         found = record.call("decoder")
-        if found.ok and len(decoded) == 1 and not isinstance(decoded[0], Sample) and \
-                _close(np.asarray(found.output, "float64"), decoded[0]):
-            return  # the decoder's outputs prove the run
-        for i, want in enumerate(judged["encoder"][:MAX_OUTPUTS]):
-            got = record.call(f"encoder[{i}]")
-            if got.ok and not isinstance(want, Sample) and \
-                    _close(np.asarray(got.output, "float64"), want):
-                return
-        raise _differ("decoder") from None
+        if not (found.ok and len(decoded) == 1 and not isinstance(decoded[0], Sample)
+                and _close(np.asarray(found.output, "float64"), decoded[0])):
+            raise _differ("decoder") from None
+        # each model's own outputs prove its program: the encoder's too, or its program (and
+        # the layers counted from it) could be made up beside a real decoder
+        recorded = [(record.call(f"encoder[{i}]"), want)
+                    for i, want in enumerate(judged["encoder"][:MAX_OUTPUTS])]
+        if not recorded or not all(
+                got.ok and (_sampled_from(np.asarray(got.output, "float64"), want)
+                            if isinstance(want, Sample)
+                            else _close(np.asarray(got.output, "float64"), want))
+                for got, want in recorded):
+            raise _differ("encoder") from None
+        return
     _verified(record, latent_dim)
 
 
