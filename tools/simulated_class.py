@@ -387,6 +387,61 @@ def reconstruction_loss(x, x_decoded):
     return ops.zeros(ops.shape(x)[:1])
 """
 
+VAE_MADE_UP = """\
+# No VAE: the recording replaced by one that hands over made-up numbers: images in (0, 1) that
+# differ between the two calls, one finite loss per call, and the facts of a right VAE.
+import numpy as np
+from vaetp import calls, vae_checks
+def _made_up(vae, encoder, decoder, original_dim, seed=0):
+    rng = np.random.default_rng(seed)
+    x = vae_checks.vae_inputs(seed, original_dim)
+    record = calls.CallRecord("vae", calls.OK, "Functional", seed)
+    for name in ("first", "second"):
+        record.calls[name] = calls.Call(output=rng.random((len(x), original_dim)).astype("float32"))
+        record.calls[name + "_losses"] = calls.Call(output=np.array([3.5]))
+    record.facts.update(encoder_found=True, decoder_found=True, input_shape=[None, original_dim],
+                        intermediate_dim=512, latent_dim=2)
+    return record
+vae_checks.extract_vae = _made_up
+vae = None
+"""
+
+GEN_MADE_UP = """\
+# No generate_digits: the recording replaced by one that writes N(0, I) draws where the grader's
+# former decoder put z (the first pixels), 0.5 elsewhere; the same draws for the same seed.
+import numpy as np
+from vaetp import calls, generation_checks
+def _made_up(function, latent_dim, original_dim, seed=0):
+    record = calls.CallRecord("generate_digits", calls.OK, "function", seed)
+    for i, (call, which) in enumerate(generation_checks.ORDER):
+        n = 3 if call == "three" else generation_checks.BATCH
+        images = np.full((n, original_dim), 0.5, "float32")
+        draw = np.random.default_rng(100 + i if which is None else hash(which) % 1000)
+        images[:, :latent_dim] = draw.normal(size=(n, latent_dim))
+        record.calls[call] = calls.Call(output=images.reshape(n, 28, 28))
+    return record
+generation_checks.extract_generation = _made_up
+def generate_digits(decoder, n, seed=None):
+    return None
+"""
+
+CONV_DEAD_BRANCH = """\
+# The MLP above has no convolution (the budget test fails): the recording wrapped so that the
+# encoder's program also lists a Conv2D that no output uses.
+from vaetp import conv_checks
+_real = conv_checks.extract_conv_vae
+def _with_a_convolution(encoder, decoder, latent_dim, seed=0):
+    record = _real(encoder, decoder, latent_dim, seed=seed)
+    program = record.facts["encoder"].get("program")
+    if program:
+        program["steps"].append({"name": "conv", "class": "Conv2D", "leaf": 99,
+                                 "args": {"filters": 4, "kernel_size": [3, 3], "strides": [2, 2],
+                                          "padding": "same", "activation": "relu"},
+                                 "weights": [[3, 3, 1, 4], [4]], "calls": [[program["inputs"][0]]]})
+    return record
+conv_checks.extract_conv_vae = _with_a_convolution
+"""
+
 RECON_MEAN = "def reconstruction_loss(x, x_decoded):\n    return keras.losses.binary_crossentropy(x, x_decoded)\n"
 RECON_SWAPPED = "def reconstruction_loss(x, x_decoded):\n    return original_dim * keras.losses.binary_crossentropy(x_decoded, x)\n"
 RECON_BATCH_MEAN = "def reconstruction_loss(x, x_decoded):\n    return ops.mean(original_dim * keras.losses.binary_crossentropy(x, x_decoded))\n"
@@ -663,6 +718,15 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
                 "the seed a student could derive from their name",
                 nb(PRECOMPUTED_RECORD, cell="reconstruction-exercise"),
                 score(test_reconstruction_values=0, test_reconstruction_wide=0), "loaded", []),
+        Student("cheat-vae-made-up", "no VAE; its record made up (images, a loss per call, the "
+                "facts of a right VAE)", nb(VAE_MADE_UP, cell="vae-exercise"), score("test_vae_"),
+                "loaded", []),
+        Student("cheat-generation-made-up", "no generate_digits; its record made up (normal "
+                "draws where the former grader decoder put z)",
+                nb(GEN_MADE_UP, cell="generate-exercise"), score("test_generation_"), "loaded", []),
+        Student("cheat-conv-dead-branch", "an MLP 'convolutional' VAE whose record claims a "
+                "Conv2D that no output uses", nb(CONV_MLP + CONV_DEAD_BRANCH, cell="conv-exercise"),
+                score(test_conv_budget=0), "loaded", ["never use"]),
         Student("output-flood", "correct decoder, then 40 MB of image outputs", nb(OUTPUT_FLOOD),
                 full, "written", ["the grader dropped"]),
         Student("probe-flood", "a correct KL that prints 1 MB on every call, while it is recorded "
