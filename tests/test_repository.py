@@ -158,3 +158,21 @@ def test_generate_keeps_a_copy_of_a_student_notebook_someone_worked_in(tmp_path,
     (backup,) = (tmp_path / "backups").iterdir()
     assert "my_own_decoder" in backup.read_text()
     assert target.read_text() == STUDENT.read_text()
+
+
+def test_every_graded_exercise_names_an_answer_cell_and_tests_of_the_master():
+    """vaetp/grading/exercises.py declares, for each exercise, the master's solution cell the
+    student answers it in and the prefix of its graded tests: an exercise renamed in the master
+    without it (or the other way round) is caught here, with the one place to edit."""
+    from vaetp.grading.exercises import EXERCISES
+
+    cells = [c.metadata.get("nbgrader", {}) for c in nbformat.read(MASTER, as_version=4).cells]
+    answers = {m.get("grade_id") for m in cells if m.get("solution") and not m.get("grade")}
+    tests = [m.get("grade_id", "") for m in cells if m.get("grade") and not m.get("solution")]
+    for exercise in EXERCISES:
+        assert exercise.answer_cell in answers, (
+            f"{exercise.name}: no solution cell {exercise.answer_cell!r} in the master; fix "
+            "answer_cell in vaetp/grading/exercises.py")
+        assert any(t.startswith(exercise.test_prefix) for t in tests), (
+            f"{exercise.name}: no graded test starts with {exercise.test_prefix!r}; fix "
+            "test_prefix in vaetp/grading/exercises.py")

@@ -29,6 +29,7 @@ class Exercise:
     test_prefix: str
     probe: Callable[[dict[str, int], int], str]  # (parameters, seed) -> code for the kernel
     namespace: Callable[[bytes | None, dict[str, int]], dict[str, Any]]  # judge side
+    answer_cell: str = ""  # the grade id of the solution cell the student answers it in
 
 
 def _decoder_probe(parameters: dict[str, int], seed: int) -> str:
@@ -100,30 +101,31 @@ def _function_namespace(module: str, record_name: str, names: tuple[str, ...]
 
 
 def _function_exercise(name: str, prefix: str, module: str, extract: str, names: tuple[str, ...],
-                       parameters: tuple[str, ...], record_name: str) -> Exercise:
+                       parameters: tuple[str, ...], record_name: str, answer_cell: str) -> Exercise:
     return Exercise(name, prefix, _function_probe(module, extract, names, parameters),
-                    _function_namespace(module, record_name, names))
+                    _function_namespace(module, record_name, names), answer_cell)
 
 
 EXERCISES = (
     _function_exercise("kl_divergence", "test_kl_", "loss_checks", "extract_kl",
-                       ("kl_divergence",), ("latent_dim",), "kl_divergence"),
-    Exercise("decoder", "test_decoder_", _decoder_probe, _decoder_namespace),
+                       ("kl_divergence",), ("latent_dim",), "kl_divergence", "kl_exercise"),
+    Exercise("decoder", "test_decoder_", _decoder_probe, _decoder_namespace, "decoder_exercise"),
     _function_exercise("vae", "test_vae_", "vae_checks", "extract_vae",
-                       ("vae", "encoder", "decoder"), ("original_dim",), "vae"),
+                       ("vae", "encoder", "decoder"), ("original_dim",), "vae", "vae_exercise"),
     _function_exercise("reconstruction_loss", "test_reconstruction_", "loss_checks",
                        "extract_reconstruction", ("reconstruction_loss",), ("original_dim",),
-                       "reconstruction_loss"),
+                       "reconstruction_loss", "reconstruction_exercise"),
     _function_exercise("generate_digits", "test_generation_", "generation_checks",
                        "extract_generation", ("generate_digits",), ("latent_dim", "original_dim"),
-                       "generate_digits"),
+                       "generate_digits", "generate_exercise"),
     _function_exercise("anomaly_scores", "test_anomaly_scores_", "anomaly_checks",
                        "extract_anomaly_scores", ("anomaly_scores",),
-                       ("latent_dim", "original_dim"), "anomaly_scores"),
+                       ("latent_dim", "original_dim"), "anomaly_scores", "anomaly_exercise"),
     _function_exercise("roc_auc", "test_roc_auc_", "roc_checks", "extract_roc_auc",
-                       ("roc_auc",), (), "roc_auc"),
+                       ("roc_auc",), (), "roc_auc", "anomaly_exercise"),
     _function_exercise("conv_vae", "test_conv_", "conv_checks", "extract_conv_vae",
-                       ("conv_encoder", "conv_decoder"), ("latent_dim",), "conv_vae"),
+                       ("conv_encoder", "conv_decoder"), ("latent_dim",), "conv_vae",
+                       "conv_exercise"),
 )
 
 
