@@ -12,6 +12,7 @@ from vaetp.grading.layout import ASSIGNMENT, NOTEBOOK, NOTEBOOK_ID, autograded
 EXERCISE_ID = "decoder_exercise"
 STUB_MARK = "decoder = None"
 GRADER_ERRORS = {"CellTimeoutError": "timed out", "KernelDied": "kernel died",
+                 "OutputTooLarge": "output over the message bound",
                  "NotRunByGrader": "not run"}
 
 
