@@ -6,8 +6,17 @@ A graded kernel sees a root file system made of:
   package, whose bundled MNIST sample stands in for the data set when grading) and `/usr`,
   read-only;
 - its connection file, read-only;
-- three empty, size-bounded tmpfs folders: its working folder (`/home/student/work`, also its
-  `HOME`), `/tmp`, and `/run/kernel` for its sockets.
+- four empty, size-bounded tmpfs folders: its working folder (`/home/student/work`, also its
+  `HOME`), `/tmp`, `/dev/shm`, and `/run/kernel` for its sockets. Everything else is
+  read-only, the sandbox's own root (where bubblewrap makes `/etc`, `/run`, `/home`) and `/dev`
+  included, so that no write goes unbounded.
+
+The kernel holds no descriptor of the grader's: its stdin and stdout are `/dev/null`, its
+stderr a pipe that the grader drains (the last 8 kB are kept for the log), and nothing else is
+inherited. The grader's sockets to the kernel connect once, to sockets already listening, and
+never reconnect; they accept no message over MAX_MESSAGE_BYTES (zmq closes the connection
+before holding it). The host never removes or opens a path inside the sandbox after the kernel
+started: its socket files vanish with its tmpfs.
 
 Nothing else: no course folder, no repository, no home directory, no network (new network
 namespace), no other process (new PID namespace), no capabilities and `no_new_privs`
@@ -52,7 +61,6 @@ HOME = "/home/student"
 WORK = f"{HOME}/work"
 SOCKETS = "/run/kernel"
 CONNECTION = "/run/grader/kernel.json"
-SHM_BYTES = 64 * 2**20  # /dev/shm (multiprocessing's semaphores and shared arrays)
 #: The largest message the grader accepts from a kernel: the largest record (base64) and some
 #: room. A larger one closes that channel before it is held in memory (zmq's MAXMSGSIZE).
 MAX_MESSAGE_BYTES = 96 * 2**20
@@ -178,7 +186,7 @@ def bwrap_command(command: list[str], *, connection_file: str | None, limits: Li
             "--ro-bind", "/usr", "/usr",
             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
-            "--proc", "/proc", "--dev", "/dev", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
+            "--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/dev/shm"]
     for etc in ("/etc/ld.so.cache", "/etc/fonts", "/etc/localtime", "/etc/ssl/certs"):
         if os.path.exists(etc):
             args += ["--ro-bind", etc, etc]
