@@ -70,6 +70,18 @@ IOPUB_QUEUE = 64
 SOCKET_WAIT = 60.0
 
 
+#: An optional tag of one grading round (letters, digits, - and _): it is in the name of each
+#: of that round's cgroups and in its sandboxes' environment, so that whoever started the round
+#: (a test) can tell its own leftovers from another round's on the same machine.
+ROUND_ENV = "VAE_TP_ROUND"
+
+
+def round_tag() -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_-]", "", os.environ.get(ROUND_ENV, ""))[:40]
+
+
 class SandboxUnavailable(RuntimeError):
     """Bubblewrap cannot run here; the message names the fix."""
 
@@ -168,6 +180,8 @@ def kernel_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     import vaetp
 
     env["PYTHONPATH"] = str(Path(vaetp.__file__).resolve().parents[1])
+    if round_tag():
+        env[ROUND_ENV] = round_tag()  # so that a test finds its own round's processes
     for key in ("KERAS_BACKEND", "LD_LIBRARY_PATH"):  # part of the Python environment's set-up
         if key in os.environ:
             env[key] = os.environ[key]
@@ -307,7 +321,8 @@ class SandboxedKernelManager(_SandboxSockets, AsyncKernelManager):
         self.limits = Limits.from_env()
         self.sandboxed = mode() != "off"
         self.runtime = Path(tempfile.mkdtemp(prefix="vaetp-kernel-"))
-        self.cgroup = f"vaetp-{uuid.uuid4().hex[:12]}" if os.geteuid() == 0 else None
+        tag = f"{round_tag()}-" if round_tag() else ""
+        self.cgroup = f"vaetp-{tag}{uuid.uuid4().hex[:12]}" if os.geteuid() == 0 else None
         self.connection_file = str(self.runtime / "kernel.json")
         self.transport = "ipc"
         self.ip = (SOCKETS if self.sandboxed else str(self.runtime)) + "/k"
