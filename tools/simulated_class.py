@@ -475,9 +475,6 @@ def broken_students(nb, score, full, h256, hidden_msg) -> list["Student"]:
         Student("broken-kernelspec", "another kernel named in the notebook's metadata",
                 nb(edit=_other_kernel), full, "loaded", [],
                 ["kernelspec 'evil' replaced by the release's"]),
-        Student("slow-output", "correct decoder, then the kernel's output thread held for 15 s "
-                "(a cell's outputs late, as under load)", nb(HOLDS_OUTPUT), full, "written",
-                ["outputs did not reach the grader within"], ["timed out: 1 cell(s) decoder-exercise"]),
     ]
 # --- END broken notebooks ---
 
