@@ -389,9 +389,10 @@ TRUNCATE_KEY = "simulated_truncate_at"
 
 HOLDS_OUTPUT = decoder_code() + """\
 import time
-# the kernel's output thread is busy for 15 s, as on a loaded machine: this cell's outputs
-# reach the grader late
-get_ipython().kernel.iopub_thread.schedule(lambda: time.sleep(15))
+# the kernel's output thread is busy for 40 s, as on a loaded machine: the kernel replies after
+# 20 s (its two flushes give up after 10 s each), and its outputs come 20 s after the reply,
+# past the grader's 10 s wait for them
+get_ipython().kernel.iopub_thread.schedule(lambda: time.sleep(40))
 """
 
 
@@ -475,6 +476,10 @@ def broken_students(nb, score, full, h256, hidden_msg) -> list["Student"]:
         Student("broken-kernelspec", "another kernel named in the notebook's metadata",
                 nb(edit=_other_kernel), full, "loaded", [],
                 ["kernelspec 'evil' replaced by the release's"]),
+        Student("slow-output", "correct decoder, then the kernel's output thread held for 40 s "
+                "(the cell's outputs come late, as on a loaded machine)", nb(HOLDS_OUTPUT), full,
+                "written", ["outputs did not reach the grader within"],
+                ["timed out: 1 cell(s) decoder-exercise"]),
     ]
 # --- END broken notebooks ---
 
