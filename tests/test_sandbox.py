@@ -309,3 +309,20 @@ def test_a_kernel_cannot_read_or_forge_the_graders_log(tmp_path):
                             if line.startswith('{"reached"')))
     assert found["wrote"] == [1, 2]  # its writes went to /dev/null and to the grader's pipe
     assert not [t for t in found["reached"] if "CLASS-LIST" in t], found
+
+
+def test_one_huge_output_costs_the_grader_no_memory_and_stops_the_notebook():
+    """A kernel prints 300 MB in one message: the grader closes the output channel before it
+    holds the message (its peak memory stays where it was; without the bound it rose by about
+    900 MB), marks the cell, and runs no later cell (bench/stream_flood.py)."""
+    import re
+
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "stream_flood.py"), "--messages", "1",
+                           "--mb", "300"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    before, after = map(int, re.search(r"peak RSS (\d+) MB before the cell, (\d+) MB after",
+                                       done.stdout).groups())
+    assert after - before < 100, done.stdout
+    assert "larger than 96 MB in one message" in done.stdout
+    assert "not run: an earlier cell sent an output larger than 96 MB" in done.stdout
