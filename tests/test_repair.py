@@ -75,3 +75,19 @@ def test_repairing_twice_changes_nothing_and_reimport_sees_the_original(broken, 
     assert path.with_name(path.name + ORIGINAL_SUFFIX).read_bytes() == raw
     # the same inbox imported again: nothing new, nothing refused
     assert import_submissions(course, inbox, force=False) == ([], [])
+
+
+def test_made_up_nbgrader_cells_become_ordinary_cells():
+    import copy
+
+    nb = copy.deepcopy(RELEASE)
+    extra = nbformat.v4.new_code_cell("x = 1")
+    extra.metadata["nbgrader"] = {"grade": True, "grade_id": ["not", "a", "string"], "points": 100}
+    nameless = nbformat.v4.new_code_cell("y = 2")
+    nameless.metadata["nbgrader"] = {"grade": True, "points": 5}
+    nb.cells[3:3] = [extra, nameless]
+    repaired, notes = repair_notebook(nbformat.writes(nb).encode(), RELEASE)
+    assert tracked(repaired) == TRACKED
+    assert [c.source for c in repaired.cells if c.source in ("x = 1", "y = 2")] == ["x = 1", "y = 2"]
+    assert notes == ["cell(s) marked for grading that the release does not have, run as "
+                     "ordinary cells: (no id) (no id)"], notes

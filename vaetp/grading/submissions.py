@@ -98,7 +98,8 @@ REPAIR_KEY = "vaetp_repaired"
 
 def _nbgrader_id(cell: dict) -> str | None:
     meta = cell.get("metadata", {}).get("nbgrader") if isinstance(cell, dict) else None
-    return meta.get("grade_id") if isinstance(meta, dict) else None
+    grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+    return grade_id if isinstance(grade_id, str) else None
 
 
 def _same_role(cell: dict, released: dict) -> bool:
@@ -146,7 +147,7 @@ def repair_notebook(raw: bytes, release: "nbformat.NotebookNode"):
     kept: dict[str, nbformat.NotebookNode] = {}
     after: dict[str | None, list] = {None: []}
     anchor: str | None = None
-    duplicates, roles, order = [], [], []
+    duplicates, unknown, roles, order = [], [], [], []
     for cell in nb.cells:
         grade_id = _nbgrader_id(cell)
         if grade_id in known and grade_id not in kept:
@@ -161,8 +162,8 @@ def repair_notebook(raw: bytes, release: "nbformat.NotebookNode"):
             anchor = grade_id
             after.setdefault(anchor, [])
             continue
-        if grade_id is not None:  # a copy of a tracked cell, or a made-up one: ordinary now
-            duplicates.append(grade_id)
+        if "nbgrader" in cell.metadata:  # a copy of a tracked cell, or a made-up one: ordinary now
+            (duplicates if grade_id in known else unknown).append(grade_id or "(no id)")
             cell.metadata.pop("nbgrader", None)
         after[anchor].append(cell)
     missing_tests, missing_other = [], []
@@ -190,6 +191,9 @@ def repair_notebook(raw: bytes, release: "nbformat.NotebookNode"):
     if duplicates:
         notes.append("duplicated cell(s) graded once, the copies run as ordinary cells: "
                      + " ".join(sorted(set(duplicates))))
+    if unknown:
+        notes.append("cell(s) marked for grading that the release does not have, run as "
+                     "ordinary cells: " + " ".join(unknown))
     if roles:
         notes.append("cell role(s) changed, restored from the release: " + " ".join(roles))
     if nb.metadata.get("kernelspec") != release.metadata.get("kernelspec"):
