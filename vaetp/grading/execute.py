@@ -316,6 +316,10 @@ class GradingExecute(Execute):
                 and time.monotonic() >= self._deadline:
             self._stop_reason = (f"not run: the notebook used up its grading time "
                                  f"({self.notebook_timeout} s) before this cell.")
+        if self._stop_reason is None and self._iopub_lost():  # noticed after a timeout
+            self._stop_reason = ("not run: an earlier cell sent an output larger than "
+                                 f"{sandbox.MAX_MESSAGE_BYTES // 2**20} MB in one message, "
+                                 "and the grader stopped reading this notebook's outputs.")
         if self._stop_reason is not None:
             cell.outputs = [error_output(NOT_RUN, self._stop_reason)]
             cell.execution_count = None
