@@ -66,17 +66,25 @@ def grader_files() -> dict[str, str]:
     return found
 
 
+#: This module's grading round: in its cgroups' names and its sandboxes' environment
+#: (vaetp.grading.sandbox.ROUND_ENV), so that the checks below see only what this round
+#: started, never another grading running on the same machine.
+ROUND = f"test{os.getpid()}x{int(time.time())}"
+
+
 def sandbox_processes() -> list[str]:
-    """Processes left over from the sandboxes: bubblewrap, graded kernels, the fork bomb."""
+    """Processes left over from this round's sandboxes: bubblewrap, graded kernels, the fork
+    bomb (each carries the round's tag in its environment or its command line)."""
     left = []
+    tag = f"VAE_TP_ROUND={ROUND}".encode()
     for path in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            command = path.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            command = path.read_bytes()
+            environ = (path.parent / "environ").read_bytes()
         except OSError:
             continue
-        if "/run/grader/kernel.json" in command or ":(){" in command \
-                or command.startswith(("bwrap ", "/usr/bin/bwrap ")):
-            left.append(command[:120])
+        if tag in environ or ROUND.encode() in command:
+            left.append(command.replace(b"\0", b" ").decode(errors="replace")[:120])
     return left
 
 
@@ -111,6 +119,7 @@ def grade(course: Path, *args: str, check: bool = True) -> subprocess.CompletedP
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["VAE_TP_CELL_TIMEOUT"] = CELL_TIMEOUT
+    env["VAE_TP_ROUND"] = ROUND
     env.pop("VAE_TP_SHIP_SOLUTIONS", None)
     # The grades depend on the decoder's architecture only, not on the data: the notebooks
     # train on the MNIST sample bundled with vaetp (2,000 images), which halves the time of a
@@ -190,7 +199,7 @@ def round_(tmp_path_factory):
     inbox = tmp / "inbox"
     inbox.mkdir()
     for student in corpus:
-        nbformat.write(student.notebook, inbox / f"{student.name}.ipynb")
+        simulated_class.write_submission(student, inbox / f"{student.name}.ipynb")
     out["corpus"] = {student.name: student for student in corpus}
 
     out["files_before"] = grader_files()
@@ -208,7 +217,7 @@ def round_(tmp_path_factory):
     time.sleep(1)
     out["processes_after"] = sandbox_processes()
     out["cgroups_left"] = sorted(p.name for c in ("pids", "memory")
-                                 for p in Path(f"/sys/fs/cgroup/{c}").glob("vaetp-*"))
+                                 for p in Path(f"/sys/fs/cgroup/{c}").glob(f"vaetp-{ROUND}-*"))
     out["autograde"] = done
     grade(course, "feedback")
     grade(course, "grades")

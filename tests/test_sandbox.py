@@ -37,12 +37,23 @@ PROBES = {
     "reference through a check module": "try_call('from vaetp import loss_checks; "
                                         "loss_checks.kl_reference([[0.0]], [[0.0]])')",
     "grading package": "sorted(os.listdir(os.path.join(os.path.dirname(vaetp.__file__), 'grading')))",
+    "descriptors": "descriptors()",
+    "fill": "{folder: fill(folder) for folder in FILL}",
+    "symlinks": "plant_symlinks(HOST_TRAP)",
 }
+#: Each writable tmpfs of the sandbox is this big in this module's kernel.
+DISK_MB = 16
+#: Folders the kernel tries to fill past DISK_MB (the sandbox's own root, /etc, /run, /dev: none
+#: writable; its work folder, /tmp, /dev/shm: each stops at DISK_MB).
+FILL = ("/etc", "/run", "/", "/dev", "/home", ".", "/tmp", "/dev/shm")
 
 SETUP = f"""
 import json, os, socket, subprocess, sys
 import vaetp
 REPO = {str(ROOT / 'README.md')!r}
+DISK_MB = {DISK_MB}
+FILL = {FILL!r}
+HOST_TRAP = HOST_TRAP_PATH
 def try_write(path):
     try:
         with open(path, 'a') as fh:
@@ -73,6 +84,54 @@ def try_call(code):
         return 'ran'
     except Exception as err:
         return type(err).__name__
+def descriptors():
+    # every descriptor the kernel holds, and what it points at
+    found = {{}}
+    for fd in os.listdir('/proc/self/fd'):
+        try:
+            found[fd] = os.readlink('/proc/self/fd/' + fd)
+        except OSError:
+            pass
+    return found
+def fill(folder):
+    # write up to twice the disk bound, 1 MB at a time; how many MB went in, and what stopped it
+    written = 0
+    try:
+        with open(os.path.join(folder, 'filler'), 'wb') as fh:
+            for _ in range(2 * DISK_MB):
+                fh.write(b'x' * 2**20)
+                fh.flush()
+                written += 1
+        return [written, 'not stopped']
+    except OSError as err:
+        return [written, err.strerror]
+    finally:
+        try:
+            os.remove(os.path.join(folder, 'filler'))
+        except OSError:
+            pass
+def plant_symlinks(trap):
+    # replace /run (the grader reaches the sockets through /run/kernel) and the socket files
+    # with symlinks to a folder of the host, and plant more in the work folder
+    done = []
+    ports = [v for k, v in json.load(open('/run/grader/kernel.json')).items() if k.endswith('_port')]
+    for make in (lambda: os.rename('/run', '/run-old'), lambda: os.mkdir('/run'),
+                 lambda: os.symlink(trap, '/run/kernel')):
+        try:
+            make()
+            done.append('ok')
+        except OSError as err:
+            done.append(err.strerror)
+    for port in ports:
+        for path in ('/run/kernel/k-%d' % port, 'k-%d' % port):
+            try:
+                if os.path.lexists(path):
+                    os.remove(path)
+                os.symlink(os.path.join(trap, 'k-%d' % port), path)
+                done.append('ok')
+            except OSError as err:
+                done.append(err.strerror)
+    return done
 def try_memory():
     try:
         block = bytearray(8 * 2**30)
@@ -83,15 +142,25 @@ def try_memory():
 
 
 @pytest.fixture(scope="module")
-def answers():
+def host_trap(tmp_path_factory):
+    """A folder of the host holding files named like a kernel's socket files (k-1, k-2, ...)."""
+    trap = tmp_path_factory.mktemp("host-trap")
+    for port in range(1, 30):
+        (trap / f"k-{port}").write_text("host file\n")
+    return trap
+
+
+@pytest.fixture(scope="module")
+def answers(host_trap):
     os.environ["VAE_TP_SECRET_FOR_TEST"] = "instructor-token"
+    os.environ["VAE_TP_SANDBOX_DISK_MB"] = str(DISK_MB)
     try:
-        cells = [nbformat.v4.new_code_cell(SETUP)] + [
+        cells = [nbformat.v4.new_code_cell(SETUP.replace("HOST_TRAP_PATH", repr(str(host_trap))))] + [
             nbformat.v4.new_code_cell(f"print(json.dumps({expr}))") for expr in PROBES.values()]
         nb = nbformat.v4.new_notebook(cells=cells)
         NotebookClient(nb, kernel_manager_class=sandbox.SandboxedKernelManager, timeout=60).execute()
     finally:
-        del os.environ["VAE_TP_SECRET_FOR_TEST"]
+        del os.environ["VAE_TP_SECRET_FOR_TEST"], os.environ["VAE_TP_SANDBOX_DISK_MB"]
     found = {}
     for name, cell in zip(PROBES, nb.cells[1:]):
         text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
@@ -146,3 +215,131 @@ def test_without_bubblewrap_grading_refuses_and_names_both_fixes():
                           env={**os.environ, "PATH": "/nonexistent"})
     assert "apt-get install bubblewrap" in done.stdout
     assert "VAE_TP_SANDBOX=off" in done.stdout
+
+
+def test_a_submission_holds_no_descriptor_of_the_grader(answers):
+    held = answers["descriptors"]
+    assert {"0", "1", "2"} <= set(held), held
+    # stdin: /dev/null; ipykernel moves fds 1 and 2 onto pipes of its own and keeps copies of
+    # the originals (/dev/null, and the grader's stderr pipe); the rest are the kernel's own
+    # sockets, pipes, event descriptors and the files it opened inside the sandbox
+    assert held["0"] == "/dev/null", held
+    foreign = {fd: target for fd, target in held.items()
+               if not target.startswith(("pipe:", "socket:", "anon_inode:", "/dev/null", "/dev/urandom"))
+               and not target.startswith(("/home/student/", "/tmp/", "/run/kernel/", "/proc/"))}
+    assert foreign == {}, foreign
+    assert not [t for t in held.values() if t.startswith(("/dev/pts", "/dev/tty", "/dev/console"))]
+
+
+def test_every_writable_folder_of_the_sandbox_is_bounded(answers):
+    fill = answers["fill"]
+    for folder in ("/etc", "/run", "/", "/dev", "/home"):
+        assert fill[folder] == [0, "Read-only file system"], (folder, fill[folder])
+    for folder in (".", "/tmp", "/dev/shm"):
+        written, why = fill[folder]
+        assert why == "No space left on device" and written <= DISK_MB, (folder, fill[folder])
+
+
+def test_the_grader_follows_no_symlink_planted_in_the_sandbox(answers, host_trap):
+    """A kernel plants symlinks to a host folder where the grader reaches its sockets; when the
+    kernel is shut down, the grader removes nothing there (the host files are all still here)."""
+    done = answers["symlinks"]
+    assert done[0] == "Read-only file system", done  # /run cannot be replaced
+    assert sorted(p.name for p in host_trap.iterdir()) == sorted(f"k-{port}" for port in range(1, 30))
+    assert all(p.read_text() == "host file\n" for p in host_trap.iterdir())
+
+
+def test_the_graders_sockets_never_reconnect_and_refuse_huge_messages():
+    import zmq
+
+    manager = sandbox.SandboxedKernelManager()
+    try:
+        client = manager.client()
+        for connect in (client.connect_iopub, client.connect_shell, client.connect_stdin,
+                        client.connect_control, client.connect_hb, manager.connect_control):
+            sock = connect()
+            try:
+                assert sock.getsockopt(zmq.RECONNECT_IVL) == -1
+                assert sock.getsockopt(zmq.MAXMSGSIZE) == sandbox.MAX_MESSAGE_BYTES
+            finally:
+                sock.close(linger=0)
+    finally:
+        manager.cleanup_sandbox()
+
+
+LOG_FORGER = r"""
+import json, os
+reached, wrote = [], []
+for fd, data in ((1, b'FORGED-STDOUT\n'), (2, b'FORGED-STDERR\n')):
+    try:
+        os.write(fd, data)
+        wrote.append(fd)
+    except OSError:
+        pass
+for fd in os.listdir('/proc/self/fd'):
+    try:
+        new = os.open('/proc/self/fd/' + fd, os.O_RDWR | os.O_NONBLOCK | os.O_APPEND)
+    except OSError:
+        continue
+    try:
+        text = os.read(new, 4096).decode(errors='replace')
+    except OSError:
+        text = ''
+    try:
+        os.write(new, b'FORGED-REOPEN\n')
+    except OSError:
+        pass
+    os.close(new)
+    reached.append(text)
+print(json.dumps({'reached': reached, 'wrote': wrote}))
+"""
+
+RUN_FORGER = """
+import json, sys
+import nbformat
+from nbclient import NotebookClient
+from vaetp.grading import sandbox
+print('CLASS-LIST: alice bob carol', flush=True)
+print('CLASS-LIST on stderr', file=sys.stderr, flush=True)
+nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(sys.argv[1])])
+NotebookClient(nb, kernel_manager_class=sandbox.SandboxedKernelManager, timeout=60).execute()
+text = ''.join(o.get('text', '') for o in nb.cells[0].outputs if o.output_type == 'stream')
+open(sys.argv[2], 'w').write(text)
+print('graded', flush=True)
+"""
+
+
+def test_a_kernel_cannot_read_or_forge_the_graders_log(tmp_path):
+    """An instructor runs `make autograde > log 2>&1`: a kernel that writes to its fds 1 and 2 and
+    reopens every descriptor it holds through /proc/self/fd neither reads nor writes that log."""
+    log, answer = tmp_path / "autograde.log", tmp_path / "answer.txt"
+    with log.open("w") as fh:
+        done = subprocess.run([sys.executable, "-c", RUN_FORGER, LOG_FORGER, str(answer)],
+                              stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    text = log.read_text()
+    assert done.returncode == 0, text[-3000:]
+    assert "CLASS-LIST: alice bob carol" in text and "graded" in text
+    assert "FORGED" not in text, text
+    # (what it wrote into the kernel's own output pipes shows in its own output, as it should)
+    found = json.loads(next(line for line in answer.read_text().splitlines()
+                            if line.startswith('{"reached"')))
+    assert found["wrote"] == [1, 2]  # its writes went to /dev/null and to the grader's pipe
+    assert not [t for t in found["reached"] if "CLASS-LIST" in t], found
+
+
+def test_one_huge_output_costs_the_grader_no_memory_and_stops_the_notebook():
+    """A kernel prints 300 MB in one message: the grader closes the output channel before it
+    holds the message (its peak memory stays where it was; without the bound it rose by about
+    900 MB), marks the cell, and runs no later cell (bench/stream_flood.py)."""
+    import re
+
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "stream_flood.py"), "--messages", "1",
+                           "--mb", "300"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    before, after = map(int, re.search(r"peak RSS (\d+) MB before the cell, (\d+) MB after",
+                                       done.stdout).groups())
+    assert after - before < 100, done.stdout
+    assert "larger than 96 MB in one message" in done.stdout
+    assert "not run: an earlier cell sent an output larger than 96 MB" in done.stdout

@@ -43,6 +43,7 @@ from vaetp.grading import layout
 from vaetp.grading.csp import protect_feedback_page
 from vaetp.grading.layout import autograded, students
 from vaetp.grading.submissions import SubmissionRefused, import_submissions as _import
+from vaetp.grading.submissions import repair_submitted
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -204,6 +205,25 @@ def autograde_in_parallel(course: Path, who: list[str], jobs: int, force: bool) 
     return max(process.wait() for process in running)
 
 
+def repair_class(course: Path, who: list[str]) -> None:
+    """Make every submission gradable before nbgrader sees it (vaetp.grading.submissions
+    .repair_notebook): one broken notebook must not stop the class."""
+    released = course / "release" / ASSIGNMENT / NOTEBOOK
+    if not released.is_file():
+        print(f"note: no release in {released.parent}, so broken submissions are not repaired; "
+              "run the release step (make release) first", file=sys.stderr)
+        return
+    release_nb = nbformat.read(released, as_version=4)
+    for student in who:
+        try:
+            notes = repair_submitted(course, student, release_nb)
+        except OSError as err:
+            print(f"{student}: could not repair the submission ({err})", file=sys.stderr)
+            continue
+        if notes:
+            print(f"{student}: repaired before grading: {'; '.join(notes)}")
+
+
 def cmd_autograde(course: Path, source: Path | None, student: str | None, force: bool,
                   jobs: int = 1) -> int:
     from vaetp.grading import sandbox
@@ -226,6 +246,7 @@ def cmd_autograde(course: Path, source: Path | None, student: str | None, force:
     if not everyone:
         raise Refused(f"no submission in {course / 'submitted'}")
     todo = [student] if student else everyone
+    repair_class(course, todo)
     before = {s: autograded(course, s).stat().st_mtime if autograded(course, s).exists() else None
               for s in todo}
     start = time.perf_counter()
@@ -263,7 +284,8 @@ def cmd_autograde(course: Path, source: Path | None, student: str | None, force:
 def cmd_feedback(course: Path, student: str | None) -> int:
     extra = [f"--student={student}"] if student else []
     # --force: feedback is always rebuilt from the autograded notebooks (nothing else writes it).
-    nbgrader(course, "generate_feedback", ASSIGNMENT, "--force", *extra)
+    # check=False: one notebook nbgrader cannot render must not stop the others' feedback
+    nbgrader(course, "generate_feedback", ASSIGNMENT, "--force", *extra, check=False)
     # Defence in depth behind the sanitizer: no script runs in a feedback page (vaetp.grading.csp).
     pages = sorted((course / "feedback").glob(f"*/{ASSIGNMENT}/*.html"))
     for page in pages if not student else [p for p in pages if p.parts[-3] == student]:
@@ -286,9 +308,13 @@ def cmd_grades(course: Path) -> int:
     grades_csv = course / GRADES_CSV
     nbgrader(course, "export", f"--to={grades_csv}", "--log-level=WARN")
     solutions = generate.solutions(master(course))
-    kinds = {s: report.decoder_cell_kind(nbformat.read(course / "submitted" / s / ASSIGNMENT / NOTEBOOK,
-                                                 as_version=4), solutions)
-             for s in students(course)}
+    kinds = {}
+    for s in students(course):
+        try:
+            kinds[s] = report.decoder_cell_kind(nbformat.read(
+                course / "submitted" / s / ASSIGNMENT / NOTEBOOK, as_version=4), solutions)
+        except Exception:  # noqa: BLE001 - a notebook nobody could read (not autograded yet)
+            kinds[s] = "unreadable"
     with grades_csv.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     fields = list(rows[0].keys()) if rows else ["student_id"]

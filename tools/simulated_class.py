@@ -517,6 +517,108 @@ def _edit_hidden_layer_test(nb: nbformat.NotebookNode) -> None:
     _cell(nb, "test-decoder-hidden-layer").source = "# my decoder is fine\npass\n"
 
 
+# --- BEGIN broken notebooks (issue 14, part 4: one bad submission never stops the others) ---
+#: Notebook metadata key: write_submission() cuts the written file to this many bytes (a
+#: truncated upload: invalid JSON).
+TRUNCATE_KEY = "simulated_truncate_at"
+
+HOLDS_OUTPUT = decoder_code() + """\
+import time
+# the kernel's output thread is busy for 40 s, as on a loaded machine: the kernel replies after
+# 20 s (its two flushes give up after 10 s each), and its outputs come 20 s after the reply,
+# past the grader's 10 s wait for them
+get_ipython().kernel.iopub_thread.schedule(lambda: time.sleep(40))
+"""
+
+
+def write_submission(student: "Student", path) -> None:
+    """Write a student's notebook as they would hand it in (cut short if the case says so)."""
+    from pathlib import Path
+
+    text = nbformat.writes(student.notebook)
+    cut = student.notebook.metadata.get(TRUNCATE_KEY)
+    Path(path).write_bytes(text.encode("utf-8")[:cut] if cut else text.encode("utf-8"))
+
+
+def _delete_cells(*cell_ids: str):
+    def edit(nb: nbformat.NotebookNode) -> None:
+        nb.cells = [cell for cell in nb.cells if cell.get("id") not in cell_ids]
+    return edit
+
+
+def _duplicate_cells(*cell_ids: str):
+    def edit(nb: nbformat.NotebookNode) -> None:
+        cells = []
+        for cell in nb.cells:
+            cells.append(cell)
+            if cell.get("id") in cell_ids:
+                twin = copy.deepcopy(cell)
+                twin["id"] = cell["id"] + "-copy"
+                cells.append(twin)
+        nb.cells = cells
+    return edit
+
+
+def _swap_cells(first: str, second: str):
+    def edit(nb: nbformat.NotebookNode) -> None:
+        i = next(k for k, c in enumerate(nb.cells) if c.get("id") == first)
+        j = next(k for k, c in enumerate(nb.cells) if c.get("id") == second)
+        nb.cells[i], nb.cells[j] = nb.cells[j], nb.cells[i]
+    return edit
+
+
+def _test_made_solution(nb: nbformat.NotebookNode) -> None:
+    cell = _cell(nb, "test-decoder-hidden-layer")
+    cell.metadata.nbgrader.update(grade=False, solution=True, locked=False)
+    cell.metadata.nbgrader.pop("points", None)
+    cell.source = "# my answer: no test here\npass\n"
+
+
+def _other_kernel(nb: nbformat.NotebookNode) -> None:
+    nb.metadata["kernelspec"] = {"name": "evil", "display_name": "Evil", "language": "python"}
+
+
+def _truncated(nb: nbformat.NotebookNode) -> None:
+    nb.metadata[TRUNCATE_KEY] = len(nbformat.writes(nb).encode("utf-8")) // 2
+
+
+def broken_students(nb, score, full, h256, hidden_msg) -> list["Student"]:
+    """Notebooks broken by hand or by an upload, between honest students: each is graded (zero
+    for what is missing, the rest as usual) with one note in grading_report.csv."""
+    return [
+        Student("broken-truncated", "the upload was cut in half: not valid JSON",
+                nb(edit=_truncated), score("test_"), "unsolved", ["there is no `decoder` yet"],
+                ["not a readable notebook (invalid JSON"]),
+        Student("broken-first-test-deleted", "deleted the first graded test of the KL exercise "
+                "(nbgrader alone crashed on the check cell before it)",
+                nb(edit=_delete_cells("test-kl-shape")), full, "loaded", [],
+                ["deleted test cell(s) put back and run: test_kl_shape"]),
+        Student("broken-exercise-deleted", "deleted the generation exercise cell and its check",
+                nb(edit=_delete_cells("generate-exercise", "generate-check")),
+                score("test_generation_"), "loaded", [],
+                ["deleted cell(s) put back from the release: generate_exercise generate_check"]),
+        Student("broken-duplicated", "the decoder cell and a decoder test, each duplicated",
+                nb(edit=_duplicate_cells("decoder-exercise", "test-decoder-hidden-layer")), full,
+                "loaded", [], ["duplicated cell(s) graded once, the copies run as ordinary cells: "
+                               "decoder_exercise test_decoder_hidden_layer"]),
+        Student("broken-reordered", "two KL tests swapped",
+                nb(edit=_swap_cells("test-kl-shape", "test-kl-wide")), full, "loaded", [],
+                ["cells put back in the release's order"]),
+        Student("broken-test-made-solution", "256 units, and the failing test turned into a "
+                "solution cell holding `pass`", nb(decoder_code(hidden=256), edit=_test_made_solution),
+                h256, "written", [hidden_msg],
+                ["cell role(s) changed, restored from the release: test_decoder_hidden_layer"]),
+        Student("broken-kernelspec", "another kernel named in the notebook's metadata",
+                nb(edit=_other_kernel), full, "loaded", [],
+                ["kernelspec 'evil' replaced by the release's"]),
+        Student("slow-output", "correct decoder, then the kernel's output thread held for 40 s "
+                "(the cell's outputs come late, as on a loaded machine)", nb(HOLDS_OUTPUT), full,
+                "written", ["outputs did not reach the grader within"],
+                ["timed out: 1 cell(s) decoder-exercise"]),
+    ]
+# --- END broken notebooks ---
+
+
 def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: tuple[str, ...] = (),
           canary_port: int = 8000) -> list[Student]:
     """The class. `solutions`: solutions/*.py as shipped, by file name (what %load pulls in).
@@ -752,7 +854,7 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
                 "written", ["disk bound in . :", "disk bound in /tmp :"]),
         Student("fork-bomb", "a shell fork bomb in the last exercise cell, no convolutional VAE",
                 nb(FORK_BOMB, cell="conv-exercise"), score("test_conv_"), "loaded"),
-    ]
+    ] + broken_students(nb, score, full, h256, hidden_msg)
 
 
 def solutions_in(folder) -> dict[str, str]:
@@ -779,7 +881,7 @@ def main(argv: list[str] | None = None) -> int:
         if path.exists():
             print(f"kept {path} (exists)")
             continue
-        nbformat.write(student.notebook, path)
+        write_submission(student, path)
         print(f"wrote {path}: {student.why}; expected {student.total} / {total}")
     return 0
 

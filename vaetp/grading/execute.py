@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, Unicode
@@ -57,6 +57,7 @@ from vaetp.grading.judge import GRADING_ERROR
 NOT_RUN = "NotRunByGrader"
 TIMEOUT = "CellTimeoutError"
 KERNEL_DIED = "KernelDied"
+OUTPUT_TOO_LARGE = "OutputTooLarge"
 PARAMETERS_CELL = "parameters"
 SKIP_TAG = "skip-when-grading"
 #: The largest record a probe may hand over (a decoder's weights are the largest).
@@ -174,7 +175,9 @@ def run_judge(job: dict[str, Any], records: dict[str, bytes], timeout: float = 1
                 [*command, "/job"], connection_file=None, limits=limits, env=env,
                 readonly=[(folder, "/job")]), limits, None)
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+            # stdin from /dev/null, stdout and stderr on pipes of the grader: nothing inherited
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=timeout)
         except subprocess.TimeoutExpired:
             return {}
         try:
@@ -200,6 +203,10 @@ class GradingExecute(Execute):
         "", help="The course's secret grading key (created on first use; default: "
                  f"<course root>/{KEY_FILE}). Each student's grading inputs are drawn from an "
                  "HMAC of it: keep it out of releases and away from students."
+    ).tag(config=True)
+    iopub_timeout = Integer(
+        10, help="Seconds to wait for a cell's last output after its reply (a busy machine can "
+        "delay it); past that, the cell is marked timed out and grading goes on."
     ).tag(config=True)
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -356,12 +363,35 @@ class GradingExecute(Execute):
                 and time.monotonic() >= self._deadline:
             self._stop_reason = (f"not run: the notebook used up its grading time "
                                  f"({self.notebook_timeout} s) before this cell.")
+        if self._stop_reason is None and self._iopub_lost():  # noticed after a timeout
+            self._stop_reason = ("not run: an earlier cell sent an output larger than "
+                                 f"{sandbox.MAX_MESSAGE_BYTES // 2**20} MB in one message, "
+                                 "and the grader stopped reading this notebook's outputs.")
         if self._stop_reason is not None:
             cell.outputs = [error_output(NOT_RUN, self._stop_reason)]
             cell.execution_count = None
             return cell, resources
         try:
             return super().preprocess_cell(cell, resources, index)
+        except CellTimeoutError:
+            # the reply came, its outputs did not (in time): a busy machine, or a kernel that
+            # holds its output thread; or the grader closed the output channel on a message
+            # over its size bound, after which no output can come
+            if self._iopub_lost():
+                self._stop_reason = ("not run: an earlier cell sent an output larger than "
+                                     f"{sandbox.MAX_MESSAGE_BYTES // 2**20} MB in one message, "
+                                     "and the grader stopped reading this notebook's outputs.")
+                cell.outputs.append(error_output(OUTPUT_TOO_LARGE, (
+                    f"this cell sent an output larger than {sandbox.MAX_MESSAGE_BYTES // 2**20} MB "
+                    "in one message; the grader stopped reading this notebook's outputs, so the "
+                    "later cells were not run. Print less.")))
+            else:
+                self.log.warning("Cell %s: its outputs did not come in time; grading goes on", index)
+                cell.outputs.append(error_output(TIMEOUT, (
+                    f"this cell finished, but its outputs did not reach the grader within "
+                    f"{self.iopub_timeout} s (a busy grading machine, or a cell that holds the "
+                    "kernel's output thread); the outputs may be incomplete, the later cells ran.")))
+            return cell, resources
         except DeadKernelError:
             self.log.warning("The kernel died in cell %s; the later cells are not run", index)
             cell.outputs.append(error_output(
@@ -371,6 +401,10 @@ class GradingExecute(Execute):
             self._stop_reason = ("not run: the Python kernel died in an earlier cell, so this "
                                  "cell could not run.")
             return cell, resources
+
+    def _iopub_lost(self) -> bool:
+        kc = getattr(self, "kc", None)
+        return bool(kc is not None and getattr(kc, "iopub_lost", None) and kc.iopub_lost())
 
     def _record(self, exercise: Any, index: int) -> None:
         """Send the exercise's probe to the kernel; keep the record it displays, nothing else."""

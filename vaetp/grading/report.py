@@ -12,6 +12,7 @@ from vaetp.grading.layout import ASSIGNMENT, NOTEBOOK, NOTEBOOK_ID, autograded
 EXERCISE_ID = "decoder_exercise"
 STUB_MARK = "decoder = None"
 GRADER_ERRORS = {"CellTimeoutError": "timed out", "KernelDied": "kernel died",
+                 "OutputTooLarge": "output over the message bound",
                  "NotRunByGrader": "not run"}
 
 
@@ -65,8 +66,15 @@ def grading_notes(course: Path, student: str) -> str:
     """What the grader did to this submission beyond running it (for the instructor)."""
     from nbgrader.utils import compute_checksum, is_grade, is_locked, is_solution
 
+    from vaetp.grading.submissions import REPAIR_KEY
+
     notes = []
-    submitted = nbformat.read(course / "submitted" / student / ASSIGNMENT / NOTEBOOK, as_version=4)
+    try:
+        submitted = nbformat.read(course / "submitted" / student / ASSIGNMENT / NOTEBOOK,
+                                  as_version=4)
+    except Exception:  # noqa: BLE001 - never repaired (graded outside tools/grade.py)
+        return "the submitted notebook cannot be read; run make autograde again to repair it"
+    notes += list(submitted.metadata.get(REPAIR_KEY, []))
     edited = [cell.metadata.nbgrader["grade_id"] for cell in submitted.cells
               if (is_grade(cell) or is_locked(cell)) and not is_solution(cell)
               and "checksum" in cell.metadata.nbgrader
@@ -80,7 +88,7 @@ def grading_notes(course: Path, student: str) -> str:
     present = {cell.metadata.get("nbgrader", {}).get("grade_id") for cell in submitted.cells}
     restored = [cell.metadata.nbgrader["grade_id"] for cell in nb.cells
                 if is_grade(cell) and cell.metadata.nbgrader["grade_id"] not in present]
-    if restored:
+    if restored and not any(n.startswith("deleted test cell(s) put back") for n in notes):
         notes.append("deleted test cell(s) put back and run: " + " ".join(restored))
     for ename, words in GRADER_ERRORS.items():
         cells = [cell.get("id", "?") for cell in nb.cells if cell.cell_type == "code" and any(

@@ -6,8 +6,17 @@ A graded kernel sees a root file system made of:
   package, whose bundled MNIST sample stands in for the data set when grading) and `/usr`,
   read-only;
 - its connection file, read-only;
-- three empty, size-bounded tmpfs folders: its working folder (`/home/student/work`, also its
-  `HOME`), `/tmp`, and `/run/kernel` for its sockets.
+- four empty, size-bounded tmpfs folders: its working folder (`/home/student/work`, also its
+  `HOME`), `/tmp`, `/dev/shm`, and `/run/kernel` for its sockets. Everything else is
+  read-only, the sandbox's own root (where bubblewrap makes `/etc`, `/run`, `/home`) and `/dev`
+  included, so that no write goes unbounded.
+
+The kernel holds no descriptor of the grader's: its stdin and stdout are `/dev/null`, its
+stderr a pipe that the grader drains (the last 8 kB are kept for the log), and nothing else is
+inherited. The grader's sockets to the kernel connect once, to sockets already listening, and
+never reconnect; they accept no message over MAX_MESSAGE_BYTES (zmq closes the connection
+before holding it). The host never removes or opens a path inside the sandbox after the kernel
+started: its socket files vanish with its tmpfs.
 
 Nothing else: no course folder, no repository, no home directory, no network (new network
 namespace), no other process (new PID namespace), no capabilities and `no_new_privs`
@@ -38,9 +47,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.connect import channel_socket_types
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Any as AnyTrait
+from traitlets import default
 
 SANDBOX_ENV = "VAE_TP_SANDBOX"
 OFF_VALUES = {"0", "off", "no", "false", "none"}
@@ -48,6 +61,25 @@ HOME = "/home/student"
 WORK = f"{HOME}/work"
 SOCKETS = "/run/kernel"
 CONNECTION = "/run/grader/kernel.json"
+#: The largest message the grader accepts from a kernel: the largest record (base64) and some
+#: room. A larger one closes that channel before it is held in memory (zmq's MAXMSGSIZE).
+MAX_MESSAGE_BYTES = 96 * 2**20
+#: Messages the grader's iopub socket queues before zmq drops the next ones.
+IOPUB_QUEUE = 64
+#: The kernel's sockets, as the grader waits for them to listen (seconds).
+SOCKET_WAIT = 60.0
+
+
+#: An optional tag of one grading round (letters, digits, - and _): it is in the name of each
+#: of that round's cgroups and in its sandboxes' environment, so that whoever started the round
+#: (a test) can tell its own leftovers from another round's on the same machine.
+ROUND_ENV = "VAE_TP_ROUND"
+
+
+def round_tag() -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_-]", "", os.environ.get(ROUND_ENV, ""))[:40]
 
 
 class SandboxUnavailable(RuntimeError):
@@ -152,6 +184,13 @@ def kernel_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
         "VAE_TP_FAST": "1",
         "VAE_TP_GRADING": "1",
     }
+    # the very vaetp the grader runs (bound read-only by python_roots), not the one an editable
+    # install's finder may point at (another checkout, which the sandbox does not hold)
+    import vaetp
+
+    env["PYTHONPATH"] = str(Path(vaetp.__file__).resolve().parents[1])
+    if round_tag():
+        env[ROUND_ENV] = round_tag()  # so that a test finds its own round's processes
     for key in ("KERAS_BACKEND", "LD_LIBRARY_PATH"):  # part of the Python environment's set-up
         if key in os.environ:
             env[key] = os.environ[key]
@@ -170,7 +209,7 @@ def bwrap_command(command: list[str], *, connection_file: str | None, limits: Li
             "--ro-bind", "/usr", "/usr",
             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
-            "--proc", "/proc", "--dev", "/dev"]
+            "--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/dev/shm"]
     for etc in ("/etc/ld.so.cache", "/etc/fonts", "/etc/localtime", "/etc/ssl/certs"):
         if os.path.exists(etc):
             args += ["--ro-bind", etc, etc]
@@ -184,6 +223,9 @@ def bwrap_command(command: list[str], *, connection_file: str | None, limits: Li
         args += ["--ro-bind", connection_file, CONNECTION,
                  "--size", str(2**20), "--tmpfs", SOCKETS]
     args += ["--size", size, "--tmpfs", HOME, "--dir", workdir, "--chdir", workdir]
+    # Every writable mount is a sized tmpfs; the rest is read-only, the sandbox's own root
+    # (where bubblewrap made /etc, /run, /home) and /dev (a tmpfs of device nodes) included.
+    args += ["--remount-ro", "/dev", "--remount-ro", "/"]
     for key, value in sorted(env.items()):
         args += ["--setenv", key, value]
     return args + ["--", *command]
@@ -213,17 +255,85 @@ def _child_pid(pid: int, timeout: float = 10.0) -> int | None:
     return None
 
 
-class SandboxedKernelManager(AsyncKernelManager):
+def listening_sockets(pid: int) -> set[str]:
+    """Paths of the Unix sockets listening in the network namespace of `pid` (inside paths)."""
+    found = set()
+    try:
+        lines = Path(f"/proc/{pid}/net/unix").read_text().splitlines()[1:]
+    except OSError:
+        return found
+    for line in lines:
+        fields = line.split()
+        # Num RefCount Protocol Flags Type St Inode Path; Flags 00010000 = listening
+        if len(fields) >= 8 and int(fields[3], 16) & 0x10000:
+            found.add(fields[7])
+    return found
+
+
+class _SandboxSockets:
+    """The grader's sockets to a sandboxed kernel: each connects once, to a socket already
+    listening, and never reconnects (a reconnect would follow whatever the kernel put at that
+    path since, a symlink to a socket of the host included); no message larger than
+    MAX_MESSAGE_BYTES is ever held (zmq closes the connection first), and iopub queues at most
+    IOPUB_QUEUE messages."""
+
+    iopub_monitor: Any = None
+
+    def _create_connected_socket(self, channel: str, identity: bytes | None = None):
+        url = self._make_url(channel)  # type: ignore[attr-defined]
+        sock = self.context.socket(channel_socket_types[channel])  # type: ignore[attr-defined]
+        sock.linger = 1000
+        if identity:
+            sock.identity = identity
+        manager = self if isinstance(self, SandboxedKernelManager) else getattr(self, "parent", None)
+        if getattr(manager, "sandboxed", False):
+            sock.setsockopt(zmq.RECONNECT_IVL, -1)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        if channel == "iopub":
+            sock.setsockopt(zmq.RCVHWM, IOPUB_QUEUE)
+            self.iopub_monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        sock.connect(url)
+        return sock
+
+    def iopub_lost(self) -> bool:
+        """Whether the iopub connection was closed (a message over MAX_MESSAGE_BYTES)."""
+        monitor = self.iopub_monitor
+        try:
+            return bool(monitor is not None and not monitor.closed
+                        and monitor.get(zmq.EVENTS) & zmq.POLLIN)
+        except zmq.ZMQError:
+            return False
+
+
+class SandboxedKernelClient(_SandboxSockets, AsyncKernelClient):
+    """The client nbclient gets from SandboxedKernelManager (see _SandboxSockets)."""
+
+    def stop_channels(self) -> None:
+        super().stop_channels()
+        if self.iopub_monitor is not None:
+            self.iopub_monitor.close(linger=0)
+            self.iopub_monitor = None
+
+
+class SandboxedKernelManager(_SandboxSockets, AsyncKernelManager):
     """A kernel manager whose kernel runs in a fresh bubblewrap sandbox (see module doc)."""
 
     extra_env = AnyTrait(None, help="Extra environment variables for the kernel (dict).")
+
+    @default("client_factory")
+    def _client_factory_default(self) -> type:
+        return SandboxedKernelClient
+    #: The last bytes the sandbox wrote on its stderr (bubblewrap's and the kernel's start-up
+    #: errors), for the grader's log; its stdout goes to /dev/null.
+    stderr_tail: bytes = b""
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self.limits = Limits.from_env()
         self.sandboxed = mode() != "off"
         self.runtime = Path(tempfile.mkdtemp(prefix="vaetp-kernel-"))
-        self.cgroup = f"vaetp-{uuid.uuid4().hex[:12]}" if os.geteuid() == 0 else None
+        tag = f"{round_tag()}-" if round_tag() else ""
+        self.cgroup = f"vaetp-{tag}{uuid.uuid4().hex[:12]}" if os.geteuid() == 0 else None
         self.connection_file = str(self.runtime / "kernel.json")
         self.transport = "ipc"
         self.ip = (SOCKETS if self.sandboxed else str(self.runtime)) + "/k"
@@ -250,15 +360,42 @@ class SandboxedKernelManager(AsyncKernelManager):
         return confine_command(inner, self.limits, self.cgroup)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        import asyncio
+        import subprocess
+        import threading
+
         kw.pop("cwd", None)  # the kernel's folder is inside the sandbox
         kw["cwd"] = str(self.runtime)
+        # Nothing of the grader's: no terminal, no log file, no other descriptor (Popen closes
+        # every descriptor above 2 by default). stderr is a pipe the grader drains.
+        kw.update(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         await super()._async_launch_kernel(kernel_cmd, **kw)
+        process = self.provisioner.process  # type: ignore[union-attr]
+        threading.Thread(target=self._drain_stderr, args=(process.stderr,), daemon=True).start()
         if self.sandboxed:
             child = _child_pid(self.provisioner.pid)  # type: ignore[union-attr]
             if child is None:
-                raise SandboxUnavailable("the sandbox did not start (see the log above)")
+                raise SandboxUnavailable("the sandbox did not start: "
+                                         + self.stderr_tail.decode(errors="replace")[-500:])
             self.sandbox_pid = child
             self.ip = f"/proc/{child}/root{SOCKETS}/k"
+            wanted = {f"{SOCKETS}/k-{port}" for port in self.ports}
+            deadline = time.monotonic() + SOCKET_WAIT
+            while not wanted <= listening_sockets(child) and process.poll() is None \
+                    and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+
+    def _drain_stderr(self, pipe: Any) -> None:
+        try:
+            for chunk in iter(lambda: pipe.read1(65536), b""):
+                self.stderr_tail = (self.stderr_tail + chunk)[-8192:]
+        except (OSError, ValueError):
+            pass
+
+    def cleanup_ipc_files(self) -> None:
+        """The sockets vanish with the sandbox's tmpfs: the host removes no path inside it."""
+        if not self.sandboxed:
+            super().cleanup_ipc_files()
 
     sandbox_pid: int | None = None
 
