@@ -414,3 +414,21 @@ def test_a_students_answer_to_a_question_reaches_the_formgrader_as_written(round
     answer = next(c for c in nb.cells if c.get("id") == "answer-overfitting")
     assert answer.source == simulated_class.HAND_ANSWER
     assert MAX_SCORE == round_["corpus"]["hand"].total + 5  # five questions, one point each
+
+
+# --- BEGIN broken notebooks (issue 14, part 4) ---
+
+
+def test_broken_notebooks_are_graded_each_with_its_note(round_):
+    """An instructor grades a class with broken notebooks between honest students: each is
+    graded (zero for what is missing, the rest as usual), with one note saying what was done."""
+    broken = [name for name in round_["corpus"] if name.startswith("broken-") or name == "slow-output"]
+    assert len(broken) >= 8
+    for name in broken:
+        row, student = round_["report"][name], round_["corpus"][name]
+        assert row["sandbox"] == "bubblewrap", name
+        assert student.notes and all(note in row["notes"] for note in student.notes), (name, row["notes"])
+        assert float(row["score"]) == student.total, name
+    assert float(round_["report"]["broken-truncated"]["score"]) == 0
+    assert round_["autograde"].returncode == 0
+# --- END broken notebooks ---
