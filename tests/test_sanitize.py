@@ -351,3 +351,40 @@ def test_every_autograde_step_of_the_course_config_is_switched_on():
         step = getattr(importlib.import_module(module), cls)(config=config)
         if module.startswith("vaetp.") or cls == "SaveAutoGrades":
             assert step.enabled, name
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering time: no notebook holds the grader up (a red-team review: nbconvert's maths rules
+# take time quadratic in `\begin{a}` repeated without `\end`)
+# --------------------------------------------------------------------------------------------
+
+SLOW_MARKDOWN = "\\begin{a}" * 40_000  # 360 KB: about three minutes to render, before the cap
+
+
+def test_a_huge_markdown_answer_is_stored_as_escaped_text_at_once():
+    import time
+
+    from vaetp.grading.sanitize import sanitize_markdown
+
+    started = time.monotonic()
+    block = sanitize_markdown(SLOW_MARKDOWN)
+    assert time.monotonic() - started < 5
+    assert "<pre>" in block and "&#92;begin{a}" in block and "\\" not in block
+
+
+def test_markdown_outputs_past_the_notebooks_rendering_time_are_escaped_not_rendered():
+    import time
+
+    from vaetp.grading.sanitize import MAX_RENDERED_CHARS, SanitizeOutputs
+
+    # many outputs just under the size cap: each renders slowly, the budget stops the rest
+    text = ("\\begin{a}" * (MAX_RENDERED_CHARS // 9))[:MAX_RENDERED_CHARS]
+    outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": text + f" {i}"})
+               for i in range(40)]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=outputs)])
+    started = time.monotonic()
+    SanitizeOutputs(render_seconds=2.0).preprocess(nb, {})
+    assert time.monotonic() - started < 2.0 + 3 * 2.0  # the budget, plus at most a few renders
+    html_out = [o.data["text/html"] for o in nb.cells[0].outputs]
+    assert all("\\" not in h and "<script" not in h for h in html_out)
+    assert html_out[-1].startswith("<div>\n<pre>")  # the last ones were not rendered

@@ -340,8 +340,8 @@ def cmd_grades(course: Path) -> int:
             writer.writerow([student, f"{total:g}", f"{max_score:g}", *[
                 "" if x is None else f"{x:g}" for x in cells], kinds.get(student, ""),
                 sandboxes.get(student, ""),
-                report.notes(course, student, kinds.get(student),
-                             *report.decoder_scores(names, scores[student], course, course_id(course)))])
+                report.notes(course, student, kinds.get(student), scores[student],
+                             course_id(course))])
     print(f"wrote {grades_csv} (nbgrader export + decoder_cell, sandbox) and {report_csv} "
           "(per test, notes)")
     with report_csv.open(encoding="utf-8") as fh:

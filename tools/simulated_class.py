@@ -319,6 +319,7 @@ def kl_divergence(z_mean, z_log_var):
 """
 
 # Wrong answers to the other exercises (each student gets every other exercise right).
+KL_RIGHT = "def kl_divergence(z_mean, z_log_var):\n    return -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)\n"
 KL_SIGN = "def kl_divergence(z_mean, z_log_var):\n    return 0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)\n"
 KL_BATCH_MEAN = "def kl_divergence(z_mean, z_log_var):\n    kl = -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)\n    return ops.mean(kl)\n"
 KL_SIGMA = "def kl_divergence(z_mean, z_log_var):\n    return -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(0.5 * z_log_var), axis=-1)\n"
@@ -441,6 +442,67 @@ def _with_a_convolution(encoder, decoder, latent_dim, seed=0):
     return record
 conv_checks.extract_conv_vae = _with_a_convolution
 """
+
+KL_THROUGH_GRADER_CODE = """\
+# KL without writing the formula: the grader's own expected VAE codes (vae_checks._truth), fed one
+# row at a time through patched input and weight generators (found by a red-team review).
+import numpy as np, keras
+from vaetp import vae_checks as _V, calls as _C
+
+def kl_divergence(z_mean, z_log_var):
+    if isinstance(z_mean, keras.KerasTensor):  # symbolic: the Sampling layer, while building
+        return keras.ops.sum(z_mean * 0, axis=-1)
+    m = np.asarray(keras.ops.convert_to_numpy(z_mean), "float64")
+    v = np.asarray(keras.ops.convert_to_numpy(z_log_var), "float64")
+    saved = _V.vae_inputs, _V.grader_encoder_weights
+    out = []
+    try:
+        for i in range(len(m)):
+            _V.vae_inputs = lambda seed, od: np.ones((1, od))
+            _V.grader_encoder_weights = lambda seed, od, w, d, i=i: {
+                "hidden": [np.zeros((od, w)), np.ones(w)],
+                "z_mean": [np.zeros((w, d)), m[i]], "z_log_var": [np.zeros((w, d)), v[i]]}
+            rec = _C.CallRecord("vae", facts={"intermediate_dim": 1, "latent_dim": m.shape[1]})
+            out.append(_V._truth(rec, 1)["kl"])
+    finally:
+        _V.vae_inputs, _V.grader_encoder_weights = saved
+    return np.asarray(out, "float32")
+"""
+
+VAE_THROUGH_GRADER_CODE = """\
+# No VAE: a pre_run_cell hook answers the grader's VAE probe with a record made from the
+# grader's own helpers (vae_checks._truth, grader_decoder_weights) (a red-team review).
+import base64, re, numpy as np
+from IPython.display import display
+from vaetp import vae_checks as _V, calls as _C
+
+def _forge_vae(info):
+    src = getattr(info, "raw_cell", "") or ""
+    if "_vaetp_record" not in src or "vae_checks" not in src:
+        return
+    seed = int(re.search(r"seed=(\\d+)", src).group(1))
+    rec = _C.CallRecord("vae", seed=seed, type_name="Functional",
+                        facts={"intermediate_dim": 512, "latent_dim": 2, "encoder_found": True,
+                               "decoder_found": True, "input_shape": [None, 784]})
+    t = _V._truth(rec, 784)
+    a, c = (w.astype("float64") for w in _V.grader_decoder_weights(seed, 2, 784))
+    rng = np.random.default_rng()
+    for name in ("first", "second"):
+        z = t["mean"] + np.exp(0.5 * t["log_var"]) * rng.normal(size=t["mean"].shape)
+        rec.calls[name] = _C.Call(output=(1 / (1 + np.exp(-(z @ a + c)))).astype("float32"))
+        rec.calls[name + "_losses"] = _C.Call(output=np.array([t["kl"]]))
+    display({"application/x-vaetp-record+base64": base64.b64encode(_C.to_bytes(rec)).decode()},
+            raw=True)
+
+get_ipython().events.register("pre_run_cell", _forge_vae)
+vae = None
+"""
+
+MARKDOWN_BOMB = '''\
+# Markdown that nbconvert's maths rules take hours to render (quadratic), made at grading time
+from IPython.display import Markdown, display
+display(Markdown("\\\\begin{a}" * 210_000))
+'''
 
 RECON_MEAN = "def reconstruction_loss(x, x_decoded):\n    return keras.losses.binary_crossentropy(x, x_decoded)\n"
 RECON_SWAPPED = "def reconstruction_loss(x, x_decoded):\n    return original_dim * keras.losses.binary_crossentropy(x_decoded, x)\n"
@@ -647,6 +709,14 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
             edit(notebook)
         return notebook
 
+    def kl_in_the_imports_cell(notebook: nbformat.NotebookNode) -> None:
+        _cell(notebook, "imports").source += "\n\n" + KL_RIGHT
+        _cell(notebook, "kl-exercise").source = _cell(release, "kl-exercise").source
+
+    def markdown_bomb_answer(notebook: nbformat.NotebookNode) -> None:
+        _cell(notebook, "answer-overfitting").source = "\\begin{a}" * 20_000
+        _cell(notebook, "imports").source += "\n\n" + MARKDOWN_BOMB
+
     def score(*zero: str, decoder: tuple[int, ...] | None = None, **points: int) -> dict[str, int]:
         """Expected points: full, but 0 on the tests whose id starts with one of `zero`, the
         decoder's six tests as given, and `points` by grade id."""
@@ -800,8 +870,13 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
                 ["the grader could not read what your notebook handed over"]),
         Student("cheat-forged-correct-record", "no decoder; the recording code replaced by one "
                 "that computes, in NumPy, what a correct decoder would hand over: a known limit, "
-                "flagged for a human", nb(FORGED_CORRECT_RECORD), score("test_vae_"), "unsolved", [],
-                ["full marks on the decoder, yet the exercise cell holds no decoder"]),
+                "as much work as the answer", nb(FORGED_CORRECT_RECORD), score("test_vae_"),
+                "unsolved", []),
+        Student("answer-in-another-cell", "the KL written at the end of the imports cell, its "
+                "answer cell left as released: full marks, flagged for a human",
+                nb(edit=kl_in_the_imports_cell), full, "loaded", [],
+                ["LOOK: points on exercises whose answer cell is exactly as released: "
+                 "kl_divergence (3)"]),
         # Forging, each alone (docs/instructor.md, Security model): what the grader judges is
         # what the student's code computes on the grader's secret inputs, or nothing.
         Student("cheat-constant-decoder", "no decoder; a forged record of zero weights (every "
@@ -829,6 +904,17 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
         Student("cheat-conv-dead-branch", "an MLP 'convolutional' VAE whose record claims a "
                 "Conv2D that no output uses", nb(CONV_MLP + CONV_DEAD_BRANCH, cell="conv-exercise"),
                 score(test_conv_budget=0), "loaded", ["never use"]),
+        Student("cheat-kl-through-grader-code", "kl_divergence made of the grader's expected VAE "
+                "codes, patched to compute any KL", nb(KL_THROUGH_GRADER_CODE, cell="kl-exercise"),
+                score("test_kl_", "test_vae_", "test_conv_"), "loaded",
+                ["cannot import name 'expected'"]),
+        Student("cheat-vae-through-grader-code", "no VAE; a hook answers the VAE probe with a "
+                "record made of the grader's expected codes", nb(VAE_THROUGH_GRADER_CODE,
+                                                                 cell="vae-exercise"),
+                score("test_vae_"), "loaded", []),
+        Student("markdown-bomb", "correct answers, a 1.9 MB markdown output that takes hours to "
+                "render, and the same in an answer", nb(edit=markdown_bomb_answer), full, "loaded",
+                []),
         Student("output-flood", "correct decoder, then 40 MB of image outputs", nb(OUTPUT_FLOOD),
                 full, "written", ["the grader dropped"]),
         Student("probe-flood", "a correct KL that prints 1 MB on every call, while it is recorded "

@@ -224,13 +224,10 @@ def _truth(record: CallRecord, original_dim: int) -> dict[str, np.ndarray] | Non
     sizes = _sizes(record)
     if sizes is None:
         return None
-    weights = grader_encoder_weights(record.seed, original_dim, *sizes)
-    w = {k: [np.asarray(a, "float64") for a in v] for k, v in weights.items()}
-    x = vae_inputs(record.seed, original_dim).astype("float64")
-    h = np.maximum(x @ w["hidden"][0] + w["hidden"][1], 0)
-    mean, log_var = h @ w["z_mean"][0] + w["z_mean"][1], h @ w["z_log_var"][0] + w["z_log_var"][1]
-    kl = -0.5 * np.sum(1 + log_var - mean**2 - np.exp(log_var), axis=-1)
-    return {"mean": mean, "log_var": log_var, "kl": np.float64(kl.mean())}
+    from vaetp.grading import expected  # judge side: hidden from a graded kernel
+
+    return expected.encoder_codes(vae_inputs(record.seed, original_dim),
+                                  grader_encoder_weights(record.seed, original_dim, *sizes))
 
 
 def _decoded(record: CallRecord, call: str, original_dim: int) -> np.ndarray | None:

@@ -119,16 +119,44 @@ def cell_scores(course: Path, course_id: str) -> tuple[
     return names, scores, max_score, auto_max
 
 
-def decoder_scores(names: list[str], scores: dict[str, float | None], course: Path,
-                   course_id: str) -> tuple[float, float]:
-    """A student's points on the decoder's tests (`test_decoder_...`), and their maximum."""
+def answered_as_released(course: Path, student: str, course_id: str) -> set[str]:
+    """The answer (solution) cells of a submission that are exactly as released: nbgrader's own
+    checksum of the cell equals the one the gradebook recorded at release (the notebook's copy
+    of that checksum is the student's and is never read)."""
     from nbgrader.api import Gradebook
+    from nbgrader.utils import compute_checksum
 
-    decoder = [n for n in names if n.startswith("test_decoder_")]
+    path = course / "submitted" / student / ASSIGNMENT / NOTEBOOK
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - unreadable: the repair notes say so
+        return set()
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id) as gb:
         notebook = gb.find_notebook(NOTEBOOK_ID, ASSIGNMENT)
-        maximum = sum(c.max_score for c in notebook.grade_cells if c.name in decoder)
-    return sum(scores.get(n) or 0 for n in decoder), maximum
+        released = {cell.name: cell.checksum for cell in notebook.source_cells}
+    found = set()
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if isinstance(grade_id, str) and released.get(grade_id) \
+                and compute_checksum(cell) == released[grade_id]:
+            found.add(grade_id)
+    return found
+
+
+def points_without_an_answer(course: Path, student: str, scores: dict[str, float | None],
+                             course_id: str) -> list[str]:
+    """The exercises that earned points although the student's answer cell for them is exactly
+    as released: the points came from somewhere else in the notebook (a forged record, a hook)
+    or from a grader bug. Judged from nbgrader's checksums, never from how a cell looks."""
+    from vaetp.grading.exercises import EXERCISES
+
+    untouched = answered_as_released(course, student, course_id)
+    found = []
+    for exercise in EXERCISES:
+        points = sum(v or 0 for k, v in scores.items() if k.startswith(exercise.test_prefix))
+        if points > 0 and exercise.answer_cell in untouched:
+            found.append(f"{exercise.name} ({points:g})")
+    return found
 
 
 def grading_sandbox(course: Path, student: str) -> str:
@@ -140,16 +168,15 @@ def grading_sandbox(course: Path, student: str) -> str:
     return "bubblewrap" if mode == "bubblewrap" else "UNSANDBOXED"
 
 
-def notes(course: Path, student: str, kind: str | None, decoder_score: float,
-          decoder_max: float) -> str:
-    """The report's notes column: what the grader did, and what a human should look at.
-    `decoder_score` / `decoder_max`: the student's points on the decoder's tests, out of theirs."""
+def notes(course: Path, student: str, kind: str | None, scores: dict[str, float | None],
+          course_id: str) -> str:
+    """The report's notes column: what the grader did, and what a human should look at."""
     if kind is None:
         return "no submission"
     found = grading_notes(course, student)
-    if decoder_score >= decoder_max > 0 and kind in ("unsolved", "missing"):
-        # The verdicts come from the record the kernel handed over; a record forged in NumPy
-        # can pass (docs/instructor.md, Security model). A TA looks at such a submission.
-        flag = "LOOK: full marks on the decoder, yet the exercise cell holds no decoder"
+    odd = points_without_an_answer(course, student, scores, course_id)
+    if odd:
+        flag = ("LOOK: points on exercises whose answer cell is exactly as released: "
+                + ", ".join(odd))
         found = f"{flag}; {found}" if found else flag
     return found

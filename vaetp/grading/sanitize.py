@@ -35,13 +35,14 @@ from __future__ import annotations
 import base64
 import html
 import re
+import time
 from collections import Counter
 from typing import Any
 
 import nh3
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
-from traitlets import Bool
+from traitlets import Bool, Float
 
 TEXT_MIMES = {"text/plain", "text/latex"}
 IMAGE_MIMES = {"image/png", "image/jpeg", "image/gif"}
@@ -130,10 +131,19 @@ def _elements(text: str) -> list[str]:
     return found
 
 
-def sanitize_markdown(source: str, attachments: dict | None = None) -> str:
+#: The longest markdown (cell or output) that is rendered; a longer one is stored as escaped
+#: text. nbconvert's maths rules take time quadratic in some inputs (a red-team review: 47 s for
+#: 144 KB of `\\begin{a}`), and this step runs in the grader's own process.
+MAX_RENDERED_CHARS = 20_000
+
+
+def sanitize_markdown(source: str, attachments: dict | None = None, render: bool = True) -> str:
     """A markdown cell as stored in the autograded notebook: nbconvert's rendering of it,
     cleaned by nh3, as one inert HTML block (see the module's doc); a note says when the
-    cleaning removed something."""
+    cleaning removed something. Too long, or `render=False` (the notebook's rendering time is
+    spent): the source as escaped, inert text."""
+    if not render or len(source) > MAX_RENDERED_CHARS:
+        return _escaped(source)
     try:
         rendered = render_markdown(source, attachments)
     except Exception:  # noqa: BLE001 - what cannot be rendered is shown as plain text
@@ -164,6 +174,11 @@ class SanitizeOutputs(Preprocessor):
     """Every output, markdown and raw cell of the notebook made safe for a browser."""
 
     enabled = Bool(True).tag(config=True)  # nbconvert's preprocessors are off by default
+    render_seconds = Float(
+        20.0, help="Seconds of markdown rendering per notebook; past that, the notebook's other "
+                   "markdown cells and outputs are stored as escaped text (still safe, not "
+                   "rendered), so that no notebook can hold the grader up."
+    ).tag(config=True)
 
     def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int):
         attachments = cell.get("attachments")
@@ -173,7 +188,7 @@ class SanitizeOutputs(Preprocessor):
                        if m in IMAGE_MIMES and isinstance(v, str) and _BASE64.match(v)}
                 for name, bundle in attachments.items() if isinstance(bundle, dict)}
         if cell.cell_type == "markdown":
-            cell.source = sanitize_markdown(cell.source, cell.get("attachments"))
+            cell.source = self._markdown(cell.source, cell.get("attachments"))
         elif cell.cell_type == "raw":
             cell.source = inert_html(cell.source)
             if str(cell.metadata.get("raw_mimetype", "")).lower() not in ("", "text/html"):
@@ -191,7 +206,15 @@ class SanitizeOutputs(Preprocessor):
                 if isinstance(tags, list) else []
         return cell, resources
 
+    def _markdown(self, source: str, attachments: dict | None = None) -> str:
+        """`sanitize_markdown`, within the notebook's rendering time."""
+        started = time.monotonic()
+        block = sanitize_markdown(source, attachments, render=self._render_left > 0)
+        self._render_left -= time.monotonic() - started
+        return block
+
     def preprocess(self, nb: NotebookNode, resources: Any):
+        self._render_left = float(self.render_seconds)
         for key in list(nb.metadata):
             if key not in ("kernelspec", "language_info", "nbgrader", "vaetp_grading"):
                 del nb.metadata[key]  # e.g. `title`, which lands in the page's <title>
@@ -213,7 +236,7 @@ class SanitizeOutputs(Preprocessor):
             elif mime == "text/html":
                 kept[mime] = _DANGEROUS_TEXT.sub("blocked:", clean_html(text))  # always
             elif mime == "text/markdown" and "text/html" not in data:
-                kept["text/html"] = sanitize_markdown(text)
+                kept["text/html"] = self._markdown(text)
             elif mime == "image/svg+xml" and "text/html" not in data:
                 kept["text/html"] = svg_as_image(text)
         for mime in IMAGE_MIMES & set(kept):
