@@ -504,6 +504,29 @@ from IPython.display import Markdown, display
 display(Markdown("\\\\begin{a}" * 210_000))
 '''
 
+ANOMALY_MADE_UP = """\
+def anomaly_scores(stats_encoder, decoder, x):
+    return np.zeros(len(x))
+
+
+def roc_auc(normal_scores, anomalous_scores):
+    normal = np.asarray(normal_scores)[None, :]
+    anomalous = np.asarray(anomalous_scores)[:, None]
+    return float(np.mean(anomalous > normal) + 0.5 * np.mean(anomalous == normal))
+
+
+# the scores' record replaced by made-up scores around the size of a right one
+from vaetp import calls, anomaly_checks
+def _made_up(function, latent_dim, original_dim, seed=0):
+    record = calls.CallRecord("anomaly_scores", calls.OK, "function", seed)
+    batches = anomaly_checks.anomaly_inputs(seed, original_dim)
+    rng = np.random.default_rng(seed)
+    for call, batch in anomaly_checks.SCORE_CALLS.items():
+        record.calls[call] = calls.Call(output=rng.uniform(100, 800, len(batches[batch])))
+    return record
+anomaly_checks.extract_anomaly_scores = _made_up
+"""
+
 RECON_MEAN = "def reconstruction_loss(x, x_decoded):\n    return keras.losses.binary_crossentropy(x, x_decoded)\n"
 RECON_SWAPPED = "def reconstruction_loss(x, x_decoded):\n    return original_dim * keras.losses.binary_crossentropy(x_decoded, x)\n"
 RECON_BATCH_MEAN = "def reconstruction_loss(x, x_decoded):\n    return ops.mean(original_dim * keras.losses.binary_crossentropy(x, x_decoded))\n"
@@ -827,8 +850,9 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
         Student("gen-uniform", "z drawn from a uniform distribution",
                 nb(GEN_UNIFORM, cell="generate-exercise"), score(test_generation_from_prior=0), "loaded",
                 ["uniform"]),
-        Student("gen-global-decoder", "decodes with the trained decoder, not the one given",
-                nb(GEN_GLOBAL_DECODER, cell="generate-exercise"), score(test_generation_from_prior=0),
+        Student("gen-global-decoder", "decodes with the trained decoder, not the one given (its "
+                "images prove nothing the grader can check, so every generation test fails)",
+                nb(GEN_GLOBAL_DECODER, cell="generate-exercise"), score("test_generation_"),
                 "loaded", ["use the decoder passed as argument"]),
         Student("anomaly-recon-only", "the anomaly score without the KL term",
                 nb(ANOMALY_RECON_ONLY, cell="anomaly-exercise"),
@@ -902,8 +926,13 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
                 "draws where the former grader decoder put z)",
                 nb(GEN_MADE_UP, cell="generate-exercise"), score("test_generation_"), "loaded", []),
         Student("cheat-conv-dead-branch", "an MLP 'convolutional' VAE whose record claims a "
-                "Conv2D that no output uses", nb(CONV_MLP + CONV_DEAD_BRANCH, cell="conv-exercise"),
-                score(test_conv_budget=0), "loaded", ["never use"]),
+                "Conv2D that no output uses: the program is refused, every conv test fails",
+                nb(CONV_MLP + CONV_DEAD_BRANCH, cell="conv-exercise"), score("test_conv_"),
+                "loaded", ["never use"]),
+        Student("cheat-anomaly-made-up", "anomaly_scores and roc_auc answered, the scores' record "
+                "replaced by made-up scores of the right shapes", nb(ANOMALY_MADE_UP,
+                                                                     cell="anomaly-exercise"),
+                score(test_anomaly_scores_values=0, test_anomaly_scores_noise=0), "loaded", []),
         Student("cheat-kl-through-grader-code", "kl_divergence made of the grader's expected VAE "
                 "codes, patched to compute any KL", nb(KL_THROUGH_GRADER_CODE, cell="kl-exercise"),
                 score("test_kl_", "test_vae_", "test_conv_"), "loaded",
