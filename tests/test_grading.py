@@ -408,11 +408,13 @@ def test_the_host_survives_the_bombs(round_):
     assert round_["processes_after"] == []
 
 
-def test_a_students_answer_to_a_question_reaches_the_formgrader_as_written(round_):
-    """The questions are graded by hand: the answer is kept, verbatim, for the Formgrader."""
+def test_a_students_answer_to_a_question_reaches_the_formgrader_word_for_word(round_):
+    """The questions are graded by hand: the answer reaches the Formgrader as its clean, inert
+    rendering (vaetp.grading.sanitize), every word of it."""
     nb = nbformat.read(round_["course"] / "autograded" / "hand" / NOTEBOOK, as_version=4)
     answer = next(c for c in nb.cells if c.get("id") == "answer-overfitting")
-    assert answer.source == simulated_class.HAND_ANSWER
+    assert answer.source.startswith("<div>")
+    assert html.unescape(re.sub(r"<[^>]+>", "", answer.source)).strip() == simulated_class.HAND_ANSWER
     assert MAX_SCORE == round_["corpus"]["hand"].total + 5  # five questions, one point each
 
 

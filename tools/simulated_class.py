@@ -828,7 +828,7 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
         Student("vae-encoder-only", "the VAE stops at the encoder's sample",
                 nb('vae = keras.Model(inputs, encoder(inputs), name="vae_mlp")\n', cell="vae-exercise"),
                 score(test_vae_shapes=0, test_vae_uses_encoder_and_decoder=0), "loaded",
-                ["returns shape (5, 2)"]),
+                ["returns shape (64, 2)"]),
         Student("vae-new-layers", "the VAE builds new decoder layers instead of calling `decoder`",
                 nb(VAE_NEW_LAYERS, cell="vae-exercise"), score(test_vae_uses_encoder_and_decoder=0),
                 "loaded", ["your VAE has weights of its own"]),
