@@ -33,6 +33,7 @@ answer cell from its checksum, which the stored rendering would change.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import re
 import time
@@ -144,6 +145,17 @@ def sanitize_markdown(source: str, attachments: dict | None = None, render: bool
     spent): the source as escaped, inert text."""
     if not render or len(source) > MAX_RENDERED_CHARS:
         return _escaped(source)
+    if not attachments:  # most markdown cells are the release's own, in every submission
+        return _sanitized(source)
+    return _sanitize(source, attachments)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sanitized(source: str) -> str:
+    return _sanitize(source, None)
+
+
+def _sanitize(source: str, attachments: dict | None) -> str:
     try:
         rendered = render_markdown(source, attachments)
     except Exception:  # noqa: BLE001 - what cannot be rendered is shown as plain text
