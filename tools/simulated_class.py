@@ -358,14 +358,10 @@ def reconstruction_loss(x, x_decoded):
 """
 
 REFERENCE_LEAK_ROC = """\
-from vaetp import roc_checks, anomaly_checks
-def anomaly_scores(stats_encoder, decoder, x):
-    z_mean, z_log_var = stats_encoder.predict(x, verbose=0)
-    x_decoded = decoder.predict(z_mean, verbose=0)
-    loss = reconstruction_loss(x, x_decoded) + kl_divergence(z_mean, z_log_var)
-    return ops.convert_to_numpy(loss)
 
 
+# (after the %load'ed solution) roc_auc replaced by vaetp's reference answer
+from vaetp import roc_checks
 def roc_auc(normal_scores, anomalous_scores):
     return roc_checks.auc_reference(np.asarray(normal_scores), np.asarray(anomalous_scores))
 """
@@ -912,7 +908,8 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
                 score(test_kl_values=0, test_kl_wide=0), "loaded", []),
         Student("cheat-reference-leak", "reconstruction_loss and roc_auc taken from vaetp's "
                 "reference answers", nb(REFERENCE_LEAK, cell="reconstruction-exercise",
-                                        base=nb(REFERENCE_LEAK_ROC, cell="anomaly-exercise")),
+                                        base=nb(solutions["anomaly_detection.py"] + REFERENCE_LEAK_ROC,
+                                                cell="anomaly-exercise")),
                 score("test_reconstruction_", "test_roc_auc_"), "loaded",
                 ["raised ImportError: cannot import name 'reference'"]),
         Student("cheat-precomputed", "the reconstruction loss's record precomputed at home for "
