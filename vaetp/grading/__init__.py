@@ -8,7 +8,11 @@ One module per concern (docs/instructor.md, "Security model", tells the whole st
   each exercise, then writes the judge's verdicts into the graded cells;
 - `exercises`: the graded exercises: where each is recorded, and how its record is read;
 - `judge`: runs the graded cells' code, from the gradebook, against the records;
+- `reference`, `expected`: the TP's answers and what the judge expects of the model exercises,
+  which the sandbox hides from a graded kernel (it mounts an empty folder over this package);
 - `sanitize`: makes every student-made output and markdown cell safe for a browser;
+- `csp`: the Content-Security-Policy of the Formgrader's submission pages (a server extension);
 - `limits`: caps text outputs; `markers`: the solution, hidden-test and `%load` markers;
-- `release`, `submissions`, `report`, `layout`: the instructor's round (tools/grade.py).
+- `release`, `submissions` (import, and repair from the release), `report`, `layout`: the
+  instructor's round (tools/grade.py).
 """
