@@ -7,3 +7,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 MASTER = ROOT / "source" / "vae" / "vae_tp.ipynb"
 STUDENT = ROOT / "notebooks" / "vae_tp.ipynb"
+
+
+def run_without_keras(script: str) -> None:
+    """Run `script` in a fresh Python, as the judge runs, and fail unless it succeeds without
+    having imported Keras or TensorFlow (the judge reads records, it never runs a model)."""
+    import subprocess
+    import sys
+
+    check = "\nimport sys\nassert not [m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow')]\n"
+    done = subprocess.run([sys.executable, "-c", script + check], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
