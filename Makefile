@@ -69,10 +69,20 @@ e2e: e2e-install  ## end-to-end tests: JupyterLab in Chromium, and a JupyterHub 
 # differing submissions already imported, and regrade; JOBS: notebooks graded at once;
 # SOLUTIONS=0: release without solutions/ (graded run); SANDBOX=off: grade without the bubblewrap
 # sandbox (explicit; the report says so). Grading always runs in fast mode.
+# Moodle (docs/instructor.md, "Moodle"): SUBMISSIONS may be Moodle's "Download all submissions"
+# zip or its folder; ROSTER: the CSV mapping Moodle's students to student ids (default
+# $(COURSE)/roster.csv); DUEDATE="2026-12-04 23:59 Europe/Paris": the assignment's due date;
+# MOODLE_TZ: the time zone of the zip's dates (default: this machine's). export-moodle:
+# IDENTIFIER=email|idnumber|username, PER_EXERCISE=1, MISSING=0 (0 instead of no grade),
+# PARTIAL=1 (export before every answer is graded by hand), OUT_OF=20 (scale the total).
 COURSE ?= .
 JOBS ?= 1
+PORT ?= 8888
+IDENTIFIER ?= email
 GRADE := $(BIN)/python tools/grade.py --course $(COURSE)
-.PHONY: release release-zip autograde feedback grades example-class
+DOWNLOAD_ARGS = $(if $(ROSTER),--roster "$(ROSTER)",) $(if $(DUEDATE),--duedate "$(DUEDATE)",) \
+	$(if $(MOODLE_TZ),--zip-timezone "$(MOODLE_TZ)",)
+.PHONY: release release-zip import autograde feedback grades example-class formgrader export-moodle
 
 release: $(STAMP)  ## nbgrader release into $(COURSE)/release/ (SOLUTIONS=0: no solutions/)
 	$(GRADE) release $(if $(filter 0 no false off,$(SOLUTIONS)),--no-solutions,)
@@ -80,8 +90,11 @@ release: $(STAMP)  ## nbgrader release into $(COURSE)/release/ (SOLUTIONS=0: no 
 release-zip: $(STAMP)  ## zip the release for an LMS: $(COURSE)/vae_release.zip
 	$(GRADE) zip
 
-autograde: $(STAMP)  ## import SUBMISSIONS=dir (optional), then autograde, each submission sandboxed (SANDBOX=off: not)
-	VAE_TP_FAST=1 $(GRADE) autograde $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)",) \
+import: $(STAMP)  ## import SUBMISSIONS=zip|dir (Moodle's download, with ROSTER=csv) without grading; DUEDATE=...
+	$(GRADE) import $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)",) $(DOWNLOAD_ARGS) $(if $(filter 1 yes true,$(FORCE)),--force,)
+
+autograde: $(STAMP)  ## import SUBMISSIONS=zip|dir (optional), then autograde, each submission sandboxed (SANDBOX=off: not)
+	VAE_TP_FAST=1 $(GRADE) autograde $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)" $(DOWNLOAD_ARGS),) \
 		$(if $(filter 0 off no false,$(SANDBOX)),--no-sandbox,) \
 		$(if $(STUDENT),--student "$(STUDENT)",) $(if $(filter 1 yes true,$(FORCE)),--force,) --jobs $(JOBS)
 
@@ -93,6 +106,14 @@ grades: $(STAMP)  ## export grades: $(COURSE)/grades.csv (+ decoder_cell) and gr
 
 example-class: $(STAMP)  ## 3 simulated submissions from the release, in build/example_class/ (walkthrough)
 	$(GRADE) example-class
+
+formgrader: $(STAMP)  ## JupyterLab on $(COURSE) for grading by hand; prints the Formgrader's URL (PORT=8888)
+	$(GRADE) formgrader --port $(PORT) $(if $(LAB_ARGS),-- $(LAB_ARGS),)
+
+export-moodle: $(STAMP)  ## $(COURSE)/moodle_grades.csv for Moodle's "Import grades > CSV file" (IDENTIFIER=email)
+	$(GRADE) export-moodle --identifier $(IDENTIFIER) $(if $(ROSTER),--roster "$(ROSTER)",) \
+		$(if $(filter 1 yes true,$(PER_EXERCISE)),--per-exercise,) $(if $(filter 0,$(MISSING)),--missing-zero,) \
+		$(if $(filter 1 yes true,$(PARTIAL)),--partial,) $(if $(OUT_OF),--out-of $(OUT_OF),)
 # --- end grading ---
 
 # --- bench (issue 4) ---

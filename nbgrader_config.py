@@ -47,6 +47,12 @@ c.Autograde.autograde_preprocessors = [
 ]
 c.GradingLimitOutput.max_lines = 1000
 c.GradingLimitOutput.max_chars = 20_000
+# Late submissions (docs/instructor.md, "Moodle"): autograde compares each submission's timestamp
+# (timestamp.txt: Moodle's zip entry date on import) with the assignment's due date in the
+# gradebook (`make import DUEDATE=...`), and records how late it is. The penalty: "none"
+# (recorded, no points taken; nbgrader's default) or "zero" (a late submission scores 0); a
+# plugin of your own: c.AssignLatePenalties.plugin_class.
+c.LateSubmissionPlugin.penalty_method = "none"
 # A graded test cell deleted by a student is put back (from the gradebook) and run.
 c.OverwriteCells.add_missing_cells = True
 # Never copy trained weights lying next to the master into a release or a submission.

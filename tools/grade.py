@@ -2,10 +2,13 @@
 
     python tools/grade.py release   [--no-solutions]      # release/vae/ (+ release/solutions/)
     python tools/grade.py zip                             # vae_release.zip, for an LMS
-    python tools/grade.py autograde [--submissions DIR] [--student ID] [--force]
+    python tools/grade.py import    --submissions DIR|ZIP [--roster CSV] [--duedate D] [--force]
+    python tools/grade.py autograde [--submissions DIR|ZIP] [--roster CSV] [--student ID] [--force]
     python tools/grade.py feedback  [--student ID]        # feedback/<student>/vae/vae_tp.html
     python tools/grade.py grades                          # grades.csv and grading_report.csv
     python tools/grade.py example-class [--out DIR]       # 3 simulated submissions, for a try
+    python tools/grade.py formgrader [--port N]           # JupyterLab on the course, Formgrader's URL
+    python tools/grade.py export-moodle [--identifier email|idnumber|username] [--per-exercise]
 
 Every step runs the real nbgrader on a course folder: this repository by default, or the
 folder given by --course (or the environment variable VAE_TP_COURSE), which `release` sets up
@@ -16,11 +19,13 @@ the student notebook's `# %load ../solutions/NAME.py` line finds them (the TP's 
 for self-study). VAE_TP_SHIP_SOLUTIONS=0 or --no-solutions turns that off for a graded run;
 `release` then checks that no solution code and no hidden test is anywhere in release/.
 
-Submissions (`autograde --submissions DIR`): DIR holds either nbgrader's layout
-`<student>/vae/vae_tp.ipynb` (with an optional timestamp.txt) or a flat set of
-`<student>.ipynb` files (e.g. downloaded from an LMS; the file's modification time becomes the
-submission time). They are copied to submitted/<student>/vae/; a student whose submitted/
-notebook exists and differs is refused unless --force (then that student is regraded).
+Submissions (`import` or `autograde --submissions DIR|ZIP`): Moodle's "Download all
+submissions" zip (or the folder it unzips to), with a roster mapping Moodle's names to student
+ids (--roster, by default roster.csv in the course folder; vaetp.grading.moodle); or nbgrader's
+layout `<student>/vae/vae_tp.ipynb` (with an optional timestamp.txt); or a flat set of
+`<student>.ipynb` files. The submission time is timestamp.txt, else the zip entry's date, else
+the file's modification time. They are copied to submitted/<student>/vae/; a student whose
+submitted/ notebook exists and differs is refused unless --force (then that student is regraded).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import nbformat
 from vaetp.grading import release as release_audit
 from vaetp.grading import report
 from vaetp.grading import layout
+from vaetp.grading import moodle
 from vaetp.grading.csp import protect_feedback_page
 from vaetp.grading.layout import autograded, students
 from vaetp.grading.submissions import SubmissionRefused, import_submissions as _import
@@ -55,6 +61,8 @@ NOTEBOOK_ID = Path(NOTEBOOK).stem
 SHIP_ENV = "VAE_TP_SHIP_SOLUTIONS"
 ZIP_NAME = f"{ASSIGNMENT}_release.zip"
 GRADES_CSV = "grades.csv"
+ROSTER_CSV = "roster.csv"
+MOODLE_CSV = "moodle_grades.csv"
 REPORT_CSV = "grading_report.csv"
 
 
@@ -173,11 +181,68 @@ def cmd_zip(course: Path) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def import_submissions(course: Path, source: Path, force: bool) -> tuple[list[str], list[str]]:
+def roster_path(course: Path, value: Path | None) -> Path | None:
+    """The roster given, else the course's roster.csv if there is one."""
+    if value is not None:
+        return value
+    default = course / ROSTER_CSV
+    return default if default.is_file() else None
+
+
+def load_roster(course: Path, value: Path | None) -> list[moodle.Student] | None:
+    path = roster_path(course, value)
+    if path is None:
+        return None
     try:
-        return _import(course, source, force)
-    except SubmissionRefused as err:
+        return moodle.read_roster(path)
+    except moodle.MoodleError as err:
         raise Refused(str(err)) from None
+
+
+def zip_zone(name: str | None):
+    """The time zone of the zip's dates (Moodle's): a name such as Europe/Paris, else this machine's."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not name:
+        return dt.datetime.now().astimezone().tzinfo
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Refused(f"time zone '{name}' unknown: give a name such as Europe/Paris or UTC") from None
+
+
+def import_submissions(course: Path, source: Path, force: bool, roster: Path | None = None,
+                       duedate: str | None = None, zone: str | None = None
+                       ) -> tuple[list[str], list[str]]:
+    """Import a download into submitted/; with a roster, its names go into the gradebook; with
+    a due date, it becomes the assignment's (nbgrader's duedate)."""
+    students_ = load_roster(course, roster)
+    try:
+        due = moodle.parse_due_date(duedate) if duedate else None
+        result = _import(course, source, force, students_, zip_zone(zone))
+    except (SubmissionRefused, moodle.MoodleError) as err:
+        raise Refused(str(err)) from None
+    if students_ is not None:
+        moodle.register_students(course, course_id(course), students_)
+        print(f"gradebook: {len(students_)} student(s) of the roster {roster_path(course, roster)}, "
+              "with their names")
+    if due is not None:
+        moodle.set_due_date(course, course_id(course), due)
+        print(f"gradebook: '{ASSIGNMENT}' is due {due:%Y-%m-%d %H:%M} UTC; a later submission "
+              "is recorded as late (nbgrader's timestamp against this due date)")
+    return result
+
+
+def cmd_import(course: Path, source: Path | None, force: bool, roster: Path | None, duedate: str | None,
+               zone: str | None) -> int:
+    if source is None:
+        raise Refused("nothing to import: give the submissions, SUBMISSIONS=<Moodle's zip or a folder>")
+    ensure_course(course)
+    if not (course / "gradebook.db").exists():
+        raise Refused(f"no gradebook in {course}: run the release step first (make release)")
+    import_submissions(course, source.resolve(), force, roster, duedate, zone)
+    return 0
 
 
 def autograde_in_parallel(course: Path, who: list[str], jobs: int, force: bool) -> int:
@@ -225,7 +290,8 @@ def repair_class(course: Path, who: list[str]) -> None:
 
 
 def cmd_autograde(course: Path, source: Path | None, student: str | None, force: bool,
-                  jobs: int = 1) -> int:
+                  jobs: int = 1, roster: Path | None = None, duedate: str | None = None,
+                  zone: str | None = None) -> int:
     from vaetp.grading import sandbox
 
     ensure_course(course)
@@ -241,7 +307,7 @@ def cmd_autograde(course: Path, source: Path | None, student: str | None, force:
         raise Refused(f"no gradebook in {course}: run the release step first (make release)")
     replaced: list[str] = []
     if source is not None and source.resolve() != (course / "submitted").resolve():
-        _, replaced = import_submissions(course, source.resolve(), force)
+        _, replaced = import_submissions(course, source.resolve(), force, roster, duedate, zone)
     everyone = students(course)
     if not everyone:
         raise Refused(f"no submission in {course / 'submitted'}")
@@ -350,6 +416,87 @@ def cmd_grades(course: Path) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# formgrader: JupyterLab on the course folder, for grading by hand
+# --------------------------------------------------------------------------------------------
+
+EXCHANGE_DIR = "exchange"
+
+
+def formgrader_command(course: Path, port: int, as_root: bool, extra: list[str] = ()) -> list[str]:
+    """The command that serves the course's Formgrader: the course environment's JupyterLab, run
+    from the course folder (nbgrader reads nbgrader_config.py there), with the course's
+    jupyter_server_config.json (the Content-Security-Policy extension, vaetp.grading.csp), and a
+    course-local exchange folder, so that nbgrader finds an exchange and shows no warning (the
+    Release and Collect buttons then use that folder, which no student sees)."""
+    command = [str(Path(sys.executable).parent / "jupyter"), "lab",
+               f"--config={ROOT / 'jupyter_server_config.json'}",
+               f"--ServerApp.root_dir={course}", f"--ServerApp.port={port}",
+               "--ServerApp.port_retries=0", "--ServerApp.default_url=/formgrader",
+               f"--Exchange.root={course / EXCHANGE_DIR}"]
+    return command + (["--allow-root"] if as_root else []) + list(extra)
+
+
+def cmd_formgrader(course: Path, port: int, extra: list[str], print_only: bool) -> int:
+    import secrets
+
+    command = formgrader_command(course, port, os.geteuid() == 0, extra)
+    if print_only:
+        print(" ".join(command))
+        return 0
+    if not (course / "gradebook.db").exists():
+        raise Refused(f"no gradebook in {course}: release and autograde first (make release, "
+                      "make autograde)")
+    (course / EXCHANGE_DIR).mkdir(exist_ok=True)
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.setdefault("VAE_TP_FAST", "1")  # the Formgrader's Autograde button grades in fast mode
+    token = env.setdefault("JUPYTER_TOKEN", secrets.token_urlsafe(24))
+    print(f"Formgrader: http://localhost:{port}/formgrader?token={token}\n"
+          f"  (Manual Grading > {ASSIGNMENT} > {NOTEBOOK_ID}; stop the server with Ctrl-C twice)",
+          flush=True)
+    os.chdir(course)
+    os.execve(command[0], command, env)
+    return 1  # not reached
+
+
+# --------------------------------------------------------------------------------------------
+# export-moodle: the CSV file of Moodle's grade import
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_export_moodle(course: Path, roster: Path | None, out: Path | None, identifier: str,
+                      item: str, per_exercise: bool, missing_zero: bool, partial: bool,
+                      out_of: float | None) -> int:
+    students_ = load_roster(course, roster)
+    if students_ is None:
+        raise Refused(f"no roster: Moodle finds students by their email, ID number or username, "
+                      f"which the roster gives; put it at {course / ROSTER_CSV} or give ROSTER=...")
+    if not (course / "gradebook.db").exists():
+        raise Refused(f"no gradebook in {course}: release and autograde first (make release, "
+                      "make autograde)")
+    try:
+        scores, parts, max_score = moodle.gradebook_scores(course, course_id(course))
+        if out_of:
+            scores = {s: moodle.Scores(v.total * out_of / max_score, v.parts, v.needs_hand_grading)
+                      for s, v in scores.items()}
+        rows = moodle.moodle_csv_rows(students_, scores, parts, identifier=identifier, item=item,
+                                      per_part=per_exercise, missing_as_zero=missing_zero,
+                                      partial=partial)
+    except moodle.MoodleError as err:
+        raise Refused(str(err)) from None
+    target = out or course / MOODLE_CSV
+    moodle.write_csv(target, rows)
+    absent = [s.student_id for s in students_ if s.student_id not in scores]
+    print(f"wrote {target}: {len(students_)} student(s), {len(absent)} without a submission "
+          f"({'0' if missing_zero else 'empty: no grade'}); '{item}' out of "
+          f"{out_of or max_score:g}")
+    print(f"In Moodle: Grades > Import > CSV file, upload it (encoding UTF-8, separator comma), "
+          f"then map from '{rows[0][0]}' to '{moodle.IDENTIFIERS[identifier].lower()}' "
+          f"(user{identifier}) and '{item}' to the assignment's grade item.")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # example-class: a tiny class for docs/instructor.md's walkthrough
 # --------------------------------------------------------------------------------------------
 
@@ -383,8 +530,23 @@ def main(argv: list[str] | None = None) -> int:
     rel.add_argument("--no-solutions", action="store_true",
                      help=f"do not ship solutions/ (same as {SHIP_ENV}=0)")
     sub.add_parser("zip", help=f"zip release/ into {ZIP_NAME} for an LMS")
+    def download_options(sub_parser):
+        sub_parser.add_argument("--roster", type=Path,
+                                help=f"CSV mapping Moodle's students to student ids (default: "
+                                     f"{ROSTER_CSV} in the course folder, if there is one)")
+        sub_parser.add_argument("--duedate", help="the assignment's due date, e.g. "
+                                "'2026-12-04 23:59 Europe/Paris' (nbgrader's duedate)")
+        sub_parser.add_argument("--zip-timezone", help="time zone of the zip's dates (Moodle's "
+                                "server), e.g. Europe/Paris (default: this machine's)")
+
+    imp = sub.add_parser("import", help="import submissions (Moodle's zip or a folder), no grading")
+    imp.add_argument("--submissions", type=Path, help="Moodle's zip, or a folder of submissions")
+    imp.add_argument("--force", action="store_true", help="replace differing submissions")
+    download_options(imp)
     auto = sub.add_parser("autograde", help="import submissions, then nbgrader autograde")
-    auto.add_argument("--submissions", type=Path, help="folder of submissions to import first")
+    auto.add_argument("--submissions", type=Path,
+                      help="Moodle's zip, or a folder of submissions, to import first")
+    download_options(auto)
     auto.add_argument("--student", help="only this student")
     auto.add_argument("--force", action="store_true",
                       help="replace differing submissions already imported; regrade")
@@ -398,8 +560,26 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("grades", help=f"nbgrader export to {GRADES_CSV}, + {REPORT_CSV}")
     ex = sub.add_parser("example-class", help="write a tiny class of 3 submissions (walkthrough)")
     ex.add_argument("--out", type=Path, default=ROOT / "build" / "example_class")
+    fg = sub.add_parser("formgrader", help="JupyterLab on the course folder; prints the Formgrader's URL")
+    fg.add_argument("--port", type=int, default=8888)
+    fg.add_argument("--print-command", action="store_true", help="print the command, start nothing")
+    fg.add_argument("extra", nargs="*", help="more options for jupyter lab (after --)")
+    mo = sub.add_parser("export-moodle", help=f"the CSV of Moodle's grade import ({MOODLE_CSV})")
+    mo.add_argument("--roster", type=Path, help=f"default: {ROSTER_CSV} in the course folder")
+    mo.add_argument("--out", type=Path, help=f"default: {MOODLE_CSV} in the course folder")
+    mo.add_argument("--identifier", default="email", choices=sorted(moodle.IDENTIFIERS),
+                    help="the roster column Moodle finds users by (default email)")
+    mo.add_argument("--item", default="VAE TP", help="the grade column's name (default 'VAE TP')")
+    mo.add_argument("--per-exercise", action="store_true", help="one more column per exercise")
+    mo.add_argument("--missing-zero", action="store_true",
+                    help="0 for a student without a submission (default: empty, no grade)")
+    mo.add_argument("--partial", action="store_true",
+                    help="export although some answers are not graded by hand yet")
+    mo.add_argument("--out-of", type=float, help="scale the total to this maximum (e.g. 20)")
     args = parser.parse_args(argv)
     course = course_dir(args.course)
+    # nbgrader's gradebook calls `alembic`, which is in this environment's bin/
+    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
     if args.step == "release":
         return cmd_release(course, ship_solutions_default() and not args.no_solutions)
     if args.step == "zip":
@@ -407,7 +587,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.step == "autograde":
         if args.no_sandbox:
             os.environ["VAE_TP_SANDBOX"] = "off"
-        return cmd_autograde(course, args.submissions, args.student, args.force, args.jobs)
+        return cmd_autograde(course, args.submissions, args.student, args.force, args.jobs,
+                             args.roster, args.duedate, args.zip_timezone)
+    if args.step == "import":
+        return cmd_import(course, args.submissions, args.force, args.roster, args.duedate,
+                          args.zip_timezone)
+    if args.step == "formgrader":
+        return cmd_formgrader(course, args.port, args.extra, args.print_command)
+    if args.step == "export-moodle":
+        return cmd_export_moodle(course, args.roster, args.out, args.identifier, args.item,
+                                 args.per_exercise, args.missing_zero, args.partial, args.out_of)
     if args.step == "feedback":
         return cmd_feedback(course, args.student)
     if args.step == "example-class":

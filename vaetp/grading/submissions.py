@@ -1,83 +1,72 @@
 """Importing submissions into nbgrader's submitted/ folder, never overwriting one silently.
 
-A folder of submissions holds either nbgrader's layout `<student>/vae/vae_tp.ipynb` (with an
-optional timestamp.txt) or a flat set of `<student>.ipynb` files (e.g. downloaded from an LMS;
-the file's modification time becomes the submission time).
+A download of submissions (a folder, or a zip file) holds Moodle's names
+(`Ana Lopez_101_assignsubmission_file_/vae_tp.ipynb`, mapped to student ids by a roster: see
+vaetp.grading.moodle), nbgrader's layout `<student>/vae/vae_tp.ipynb` (with an optional
+timestamp.txt), or a flat set of `<student>.ipynb` files. The submission time is timestamp.txt,
+else the zip entry's date, else the file's modification time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import re
-import shutil
 from pathlib import Path
 
+from vaetp.grading import moodle
 from vaetp.grading.layout import ASSIGNMENT, NOTEBOOK
-
-STUDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 
 
 class SubmissionRefused(ValueError):
     """A folder of submissions that cannot be imported as it is; the message says why."""
 
 
-def _utc_timestamp(seconds: float) -> str:
-    stamp = dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
-    return stamp.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+def find_submissions(source: Path, roster: list[moodle.Student] | None = None,
+                     zone: dt.tzinfo | None = None) -> dict[str, tuple[bytes, str, str]]:
+    """{student: (notebook bytes, timestamp, where it was in the download)}."""
+    zone = zone or dt.datetime.now().astimezone().tzinfo
+    try:
+        found = moodle.find_download(source, roster, zone)
+        return {f.student: (f.entry.read(), f.stamp_text or moodle.utc_text(f.entry.stamp), f.label)
+                for f in found}
+    except moodle.MoodleError as err:
+        raise SubmissionRefused(str(err)) from None
+    except OSError as err:
+        raise SubmissionRefused(f"{source}: cannot read it ({err.strerror or err}): check the "
+                                "path and its permissions") from None
 
 
-def find_submissions(source: Path) -> dict[str, tuple[Path, str]]:
-    """{student: (notebook, timestamp)} from nbgrader's layout or a flat folder of notebooks."""
-    found: dict[str, tuple[Path, str]] = {}
-    for entry in sorted(source.iterdir()):
-        if entry.is_dir() and (entry / ASSIGNMENT / NOTEBOOK).is_file():
-            student, notebook = entry.name, entry / ASSIGNMENT / NOTEBOOK
-            stamp_file = entry / ASSIGNMENT / "timestamp.txt"
-            stamp = (stamp_file.read_text().strip() if stamp_file.is_file()
-                     else _utc_timestamp(notebook.stat().st_mtime))
-        elif entry.is_file() and entry.suffix == ".ipynb":
-            student, notebook = entry.stem, entry
-            stamp = _utc_timestamp(entry.stat().st_mtime)
-        else:
-            print(f"ignored (neither <student>/{ASSIGNMENT}/{NOTEBOOK} nor <student>.ipynb): {entry}")
-            continue
-        if not STUDENT_RE.match(student):
-            raise SubmissionRefused(f"{entry}: '{student}' is not a usable student id (letters, digits, _ . @ -)")
-        if student in found:
-            raise SubmissionRefused(f"two submissions for the student '{student}' in {source}")
-        found[student] = (notebook, stamp)
-    return found
-
-
-def import_submissions(course: Path, source: Path, force: bool) -> tuple[list[str], list[str]]:
+def import_submissions(course: Path, source: Path, force: bool,
+                       roster: list[moodle.Student] | None = None,
+                       zone: dt.tzinfo | None = None) -> tuple[list[str], list[str]]:
     """Copy submissions into submitted/; return (new students, replaced students)."""
-    found = find_submissions(source)
+    found = find_submissions(source, roster, zone)
     if not found:
         raise SubmissionRefused(f"no submission in {source}")
     new, replaced, conflicts = [], [], []
-    for student, (notebook, _) in found.items():
+    for student, (data, _, _) in found.items():
         dst = course / "submitted" / student / ASSIGNMENT / NOTEBOOK
         # a notebook the grader repaired is compared as it was handed in
         handed_in = dst.with_name(dst.name + ORIGINAL_SUFFIX)
         if not dst.exists():
             new.append(student)
-        elif (handed_in if handed_in.exists() else dst).read_bytes() != notebook.read_bytes():
+        elif (handed_in if handed_in.exists() else dst).read_bytes() != data:
             conflicts.append(student)
     if conflicts and not force:
         raise SubmissionRefused(
             "refused: these students already have a different notebook in "
-            f"{course / 'submitted'}: {', '.join(conflicts)}.\nNothing was imported. To replace "
+            f"{course / 'submitted'}: {', '.join(conflicts)}. Nothing was imported. To replace "
             "their submissions (and regrade them), run again with --force (make ... FORCE=1)."
         )
     for student in new + conflicts:
-        notebook, stamp = found[student]
+        data, stamp, label = found[student]
         folder = course / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(notebook, folder / NOTEBOOK)
+        (folder / NOTEBOOK).write_bytes(data)
         (folder / (NOTEBOOK + ORIGINAL_SUFFIX)).unlink(missing_ok=True)  # a new one: repair anew
         (folder / "timestamp.txt").write_text(stamp + "\n", encoding="utf-8")
-        print(f"{'replaced' if student in conflicts else 'imported'} {student}: {notebook}")
+        print(f"{'replaced' if student in conflicts else 'imported'} {student}: {label} "
+              f"(submitted {stamp})")
         if student in conflicts:
             replaced.append(student)
     unchanged = len(found) - len(new) - len(replaced)
