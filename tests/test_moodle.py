@@ -283,6 +283,14 @@ def test_a_roster_saved_by_a_spreadsheet_with_semicolons_and_bom_is_read(tmp_pat
     assert students[2].first_name == "Chloé" and students[2].participant_id == ""
 
 
+def test_moodles_own_export_with_a_student_id_column_is_a_roster(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("student_id,Identifier,First name,Last name,ID number,Email address\n"
+                    "ana,Participant 101,Ana,Lopez,2026001,ana.lopez@example.edu\n")
+    assert moodle.read_roster(path) == [moodle.Student(
+        "ana", "101", "Ana", "Lopez", "ana.lopez@example.edu", "2026001")]
+
+
 def test_a_name_two_roster_students_share_needs_their_participant_numbers():
     roster = [moodle.Student("ana1", first_name="Ana", last_name="Lopez"),
               moodle.Student("ana2", first_name="Ana", last_name="Lopez")]

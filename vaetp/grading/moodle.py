@@ -42,6 +42,10 @@ MOODLE_NAME = re.compile(
 #: Roster columns (the header's names, any order, any case); only student_id is required.
 ROSTER_COLUMNS = ("student_id", "participant_id", "first_name", "last_name", "email",
                   "idnumber", "username")
+#: The names Moodle's own exports give these columns (Grades > Export > Plain text file, the
+#: participants page), read as the roster's: such an export plus a student_id column is a roster.
+ALIASES = {"first name": "first_name", "last name": "last_name", "email address": "email",
+           "id number": "idnumber", "identifier": "participant_id"}
 #: How Moodle's import form calls the user fields a file can be mapped from.
 IDENTIFIERS = {"email": "Email address", "idnumber": "ID number", "username": "Username"}
 
@@ -53,6 +57,9 @@ class MoodleError(ValueError):
 # --------------------------------------------------------------------------------------------
 # The roster
 # --------------------------------------------------------------------------------------------
+# A CSV file, one row per student: student_id (the id nbgrader uses: folder names, gradebook),
+# participant_id (the number in Moodle's download names, e.g. 101: optional, the full name is
+# used where it is empty), first_name, last_name, email, idnumber, username (Moodle's).
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,10 @@ def read_roster(path: Path) -> list[Student]:
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    fields = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
+    fields = {}
+    for name in reader.fieldnames or []:
+        key = " ".join((name or "").split()).lower()
+        fields[ALIASES.get(key, key.replace(" ", "_"))] = name
     if "student_id" not in fields:
         raise MoodleError(f"roster {path} has no student_id column: its first line must name "
                           f"the columns, among {', '.join(ROSTER_COLUMNS)}")
@@ -88,6 +98,8 @@ def read_roster(path: Path) -> list[Student]:
     seen: dict[str, dict[str, int]] = {"student_id": {}, "participant_id": {}}
     for line, row in enumerate(reader, start=2):
         values = {key: (row.get(fields[key]) or "").strip() for key in ROSTER_COLUMNS if key in fields}
+        if values.get("participant_id", "").lower().startswith("participant"):
+            values["participant_id"] = values["participant_id"].split()[-1]  # "Participant 101"
         if not any(values.values()):
             continue
         student = Student(**values)
