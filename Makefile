@@ -64,8 +64,8 @@ e2e: e2e-install  ## end-to-end tests: JupyterLab in Chromium, and a JupyterHub 
 
 # --- grading (issue 3) ---
 # The instructor's day with nbgrader, one target per step (docs/instructor.md). COURSE: the course
-# folder (default: this repository); SUBMISSIONS: a folder of submissions to import first, as
-# <student>/vae/vae_tp.ipynb or <student>.ipynb; STUDENT: only that student; FORCE=1: replace
+# folder (default: this repository); SUBMISSIONS: submissions to import first, Moodle's zip
+# (or folder) or <student>/vae/vae_tp.ipynb or <student>.ipynb; STUDENT: only that student; FORCE=1: replace
 # differing submissions already imported, and regrade; JOBS: notebooks graded at once;
 # SOLUTIONS=0: release without solutions/ (graded run); SANDBOX=off: grade without the bubblewrap
 # sandbox (explicit; the report says so). Grading always runs in fast mode.

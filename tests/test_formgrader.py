@@ -103,3 +103,16 @@ def test_the_formgrader_starts_and_serves_its_page_without_an_exchange_warning(t
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def make_dry_run(*args: str) -> str:
+    """What `make ARGS` would run (make -n), with the course environment already set up."""
+    done = subprocess.run(["make", "-n", "-s", *args, f"VENV={Path(sys.executable).parents[1]}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.replace("\\\n", " ")
+
+
+def test_make_formgrader_runs_the_formgrader_step_on_the_course(tmp_path):
+    out = make_dry_run("formgrader", f"COURSE={tmp_path}", "PORT=9000", "LAB_ARGS=--no-browser")
+    assert f"tools/grade.py --course {tmp_path} formgrader --port 9000 -- --no-browser" in out

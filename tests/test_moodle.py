@@ -416,3 +416,16 @@ def test_a_roster_student_without_the_identifier_stops_the_export(course, capsys
 def test_grades_are_written_with_a_decimal_point_whatever_the_value():
     assert [moodle.number(v) for v in (0.0, 32.0, 29.5, 19.375, 1 / 3, 100.0)] == \
         ["0", "32", "29.5", "19.38", "0.33", "100"]
+
+
+def test_make_passes_the_moodle_options_on(tmp_path):
+    from test_formgrader import make_dry_run
+
+    out = " ".join(make_dry_run("import", f"COURSE={tmp_path}", "SUBMISSIONS=dl.zip", "ROSTER=r.csv",
+                                "DUEDATE=2026-12-04 23:59 Europe/Paris", "MOODLE_TZ=UTC").split())
+    assert (f'tools/grade.py --course {tmp_path} import --submissions "dl.zip" --roster "r.csv" '
+            '--duedate "2026-12-04 23:59 Europe/Paris" --zip-timezone "UTC"') in out
+    out = " ".join(make_dry_run("export-moodle", f"COURSE={tmp_path}", "IDENTIFIER=idnumber",
+                                "PER_EXERCISE=1", "MISSING=0", "PARTIAL=1", "OUT_OF=20").split())
+    assert (f"tools/grade.py --course {tmp_path} export-moodle --identifier idnumber "
+            "--per-exercise --missing-zero --partial --out-of 20") in out

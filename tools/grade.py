@@ -217,10 +217,16 @@ def import_submissions(course: Path, source: Path, force: bool, roster: Path | N
                        ) -> tuple[list[str], list[str]]:
     """Import a download into submitted/; with a roster, its names go into the gradebook; with
     a due date, it becomes the assignment's (nbgrader's duedate)."""
+    import datetime as dt
+
     students_ = load_roster(course, roster)
     try:
         due = moodle.parse_due_date(duedate) if duedate else None
-        result = _import(course, source, force, students_, zip_zone(zone))
+        tz = zip_zone(zone)
+        if source.is_file():
+            print(f"submission times: the zip's dates, read as {zone or 'this machine'}'s local "
+                  f"time ({dt.datetime.now(tz):%Z %z}; MOODLE_TZ=... for Moodle's zone if it differs)")
+        result = _import(course, source, force, students_, tz)
     except (SubmissionRefused, moodle.MoodleError) as err:
         raise Refused(str(err)) from None
     if students_ is not None:
