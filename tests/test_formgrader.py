@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -42,7 +43,7 @@ def test_the_cli_prints_the_command_it_would_run(tmp_path, capsys):
     assert grade.main(["--course", str(tmp_path), "formgrader", "--port", "8899",
                        "--print-command"]) == 0
     printed = capsys.readouterr().out.strip()
-    assert printed == " ".join(grade.formgrader_command(tmp_path, 8899, os.geteuid() == 0))
+    assert printed == shlex.join(grade.formgrader_command(tmp_path, 8899, os.geteuid() == 0))
 
 
 def test_without_a_gradebook_it_says_what_to_do_first(tmp_path, capsys):

@@ -445,10 +445,14 @@ def formgrader_command(course: Path, port: int, as_root: bool, extra: list[str] 
 def cmd_formgrader(course: Path, port: int, extra: list[str], print_only: bool) -> int:
     import secrets
 
+    import shlex
+
     command = formgrader_command(course, port, os.geteuid() == 0, extra)
     if print_only:
-        print(" ".join(command))
+        print(shlex.join(command))
         return 0
+    if not Path(command[0]).is_file():
+        raise Refused(f"{command[0]} not found: this environment has no JupyterLab; run make setup")
     if not (course / "gradebook.db").exists():
         raise Refused(f"no gradebook in {course}: release and autograde first (make release, "
                       "make autograde)")
