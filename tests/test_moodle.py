@@ -246,6 +246,15 @@ def test_a_file_that_is_not_a_zip_and_a_missing_folder_are_named(course, tmp_pat
     assert line.startswith(f"{truncated} ") and line.endswith("download it again"), line
 
 
+def test_a_folder_holding_the_unzipped_download_points_one_folder_down(course, tmp_path, capsys):
+    folder = tmp_path / "Downloads" / "VAE TP-123" / "Ana Lopez_101_assignsubmission_file_"
+    folder.mkdir(parents=True)
+    (folder / "vae_tp.ipynb").write_bytes(notebook("ana"))
+    line = refused(capsys, "--course", str(course), "import", "--submissions", str(tmp_path / "Downloads"))
+    assert line == (f"{tmp_path / 'Downloads'}: Moodle's download is one folder down, in "
+                    f"{tmp_path / 'Downloads' / 'VAE TP-123'}: give that folder (or the zip itself)")
+
+
 def test_moodle_names_without_a_roster_ask_for_one(course, tmp_path, capsys):
     (course / "roster.csv").unlink()
     zipped = download(tmp_path)

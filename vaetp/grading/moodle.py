@@ -250,6 +250,12 @@ def collect(entries: list[Entry], source: Path, roster: list[Student] | None) ->
         elif inner != f"{ASSIGNMENT}/timestamp.txt":
             print(f"ignored (neither Moodle's <name>_<number>_assignsubmission_file_..., nor "
                   f"<student>/{ASSIGNMENT}/{NOTEBOOK}, nor <student>.ipynb): {entry.path}")
+    if not moodle and not found:
+        nested = sorted({e.path.split("/")[0] for e in entries
+                         if len(e.path.split("/")) > 2 and MOODLE_NAME.match(e.path.split("/")[1])})
+        if nested:
+            raise MoodleError(f"{source}: Moodle's download is one folder down, in "
+                              f"{source / nested[0]}: give that folder (or the zip itself)")
     if moodle and roster is None:
         example = next(iter(moodle.values()))[0][0].path
         raise MoodleError(f"{source} holds Moodle's download names ({example}, ...): give the "
