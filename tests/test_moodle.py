@@ -159,6 +159,12 @@ def test_moodles_download_without_folders_imports_the_same(course, tmp_path):
     assert stamp(course, "ana") == "2026-12-04 18:30:00.000000 UTC"
 
 
+def test_blind_marking_names_are_found_by_participant_number(course, tmp_path):
+    zipped = moodle_zip(tmp_path / "blind.zip", {
+        "Participant_104_assignsubmission_file/vae_tp.ipynb": (notebook("dan"), (2026, 12, 4, 9, 0, 0))})
+    assert grade.import_submissions(course, zipped, False, None, None, "UTC") == (["dan"], [])
+
+
 def test_the_unzipped_folder_gives_the_dates_unzip_restored(course, tmp_path):
     folder = tmp_path / "unzipped" / "Ana Lopez_101_assignsubmission_file_"
     folder.mkdir(parents=True)

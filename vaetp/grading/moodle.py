@@ -34,10 +34,10 @@ from pathlib import Path, PurePosixPath
 from vaetp.grading.layout import ASSIGNMENT, NOTEBOOK, NOTEBOOK_ID
 
 STUDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
-#: `<full name>_<participant>_assignsubmission_<plugin>_<rest>`: rest is "" for a folder, else
-#: the file's own name (folders off) or "/path/in/the/folder".
+#: `<full name>_<participant>_assignsubmission_<plugin>_<rest>`: rest is "" for a folder (some
+#: Moodle versions write no last `_`), else the file's own name (folders off).
 MOODLE_NAME = re.compile(
-    r"^(?P<name>[^_/]+)_(?P<participant>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_(?P<rest>.*)$",
+    r"^(?P<name>[^_/]+)_(?P<participant>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)(?:_(?P<rest>.*))?$",
     re.S)
 #: Roster columns (the header's names, any order, any case); only student_id is required.
 ROSTER_COLUMNS = ("student_id", "participant_id", "first_name", "last_name", "email",
