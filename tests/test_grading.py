@@ -293,6 +293,26 @@ def test_every_submission_is_graded_and_the_run_finishes(round_):
         assert (course / "autograded" / name / NOTEBOOK).is_file(), name
 
 
+def test_the_round_reads_as_one_line_per_student_and_a_short_summary(round_):
+    """The instructor's terminal shows each student as graded, with the points the gradebook
+    has; nbgrader's forty lines per notebook go to <course>/logs/, its known false alarms
+    summed up in one line each."""
+    out, corpus = round_["autograde"].stdout, round_["corpus"]
+    lines = re.findall(r"^\[(\d+)/(\d+)\] (\S+): (.+) \((\d+\.\d) s\)$", out, re.M)
+    assert sorted(name for _, _, name, _, _ in lines) == sorted(corpus), out[-3000:]
+    assert {int(total) for _, total, _, _, _ in lines} == {len(corpus)}
+    release_nb = nbformat.read(round_["course"] / "release" / NOTEBOOK, as_version=4)
+    most = sum(simulated_class.graded_tests(release_nb).values())
+    for _, _, name, points, _ in lines:
+        assert points == f"{corpus[name].total:g} / {most:g} autograded points", (name, points)
+    log = re.search(r"^nbgrader's log of this round: (\S+)$", out, re.M)
+    assert log and Path(log.group(1)).parent == round_["course"] / "logs"
+    assert "Attribute 'checksum'" in Path(log.group(1)).read_text()
+    assert "Attribute 'checksum'" not in out
+    assert len(re.findall(r"nbgrader warned that the checksum", out)) == 1
+    assert len(out.splitlines()) < len(corpus) + 30, out[-3000:]
+
+
 def test_every_student_gets_the_expected_score_on_each_test(round_):
     report = round_["report"]
     expected = {name: student.scores for name, student in round_["corpus"].items()}

@@ -30,6 +30,11 @@ MARKDOWN_PAYLOADS = {
     "maths-display": f"$$\n<img src=x onerror={JS}>\n$$",
     "maths-environment": f"\\begin{{equation}}<img src=x onerror={JS}>\\end{{equation}}",
     "maths-href": f"$\\href{{javascript:{JS}}}{{x}}$",
+    # a formula's text is copied into the MathML as it is (latex2mathml), then cleaned
+    "maths-text-tag": f"$\\text{{<img src=x onerror={JS}>}}$",
+    "maths-text-quotes": f'$\\text{{" onmouseover="{JS}}}$',
+    "maths-class-style": "$\\class{hidden}{x} \\style{position:fixed}{y} \\color{red}{z}$",
+    "maths-in-attribute": f'<a title="$x$" href="javascript:{JS}">$\\mu$</a>',
     "code-span": f"`<img src=x onerror={JS}>` then `` ` ``<img src=x onerror={JS}>",
     "code-block": f"```html\n<script>{JS}</script>\n```",
     # raw HTML blocks and inline HTML
@@ -75,8 +80,13 @@ MARKDOWN_PAYLOADS = {
     "form": f"<form action='/api/contents'><button formaction='javascript:{JS}'>x</button></form>",
 }
 
+# Maths is stored as presentation MathML, which browsers lay out with no script; the MathML
+# elements that can hold HTML or act (annotation-xml, maction) or that mutation-XSS payloads use
+# (mglyph, malignmark) are not.
 FORBIDDEN_TAGS = {"script", "iframe", "object", "embed", "base", "meta", "form", "style", "link",
-                  "svg", "math", "frame", "frameset", "applet", "noscript", "template"}
+                  "svg", "frame", "frameset", "applet", "noscript", "template", "maction",
+                  "mglyph", "malignmark", "semantics", "annotation", "annotation-xml"}
+HTML_M_TAGS = {"main", "mark", "menu", "meter", "meta", "map"}
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "data", "srcdoc",
                   "background", "poster", "content"}
 
@@ -96,8 +106,7 @@ def live_html_problems(page: str) -> list[str]:
     """What in this HTML would run a script, leave the page or frame another document."""
     problems = []
     lowered = page.lower()
-    for word in ("<script", "<iframe", "<object", "<embed", "<base", "<meta", "<form", "<svg",
-                 "<math"):
+    for word in ("<script", "<iframe", "<object", "<embed", "<base", "<meta", "<form", "<svg"):
         if word in lowered:
             problems.append(f"raw {word}")
     parser = _Tags()
@@ -106,7 +115,8 @@ def live_html_problems(page: str) -> list[str]:
         if tag in FORBIDDEN_TAGS:
             problems.append(f"<{tag}>")
         for name, value in attrs:
-            if name.startswith("on"):
+            mathml = tag == "math" or tag.startswith("m") and tag not in HTML_M_TAGS
+            if name.startswith("on") or name == "href" and tag != "a" or mathml and name == "style":
                 problems.append(f"<{tag} {name}=>")
             if name in URL_ATTRIBUTES and value is not None:
                 url = re.sub(r"[\s\x00-\x1f]", "", html.unescape(value)).lower()
@@ -270,9 +280,13 @@ def test_an_honest_answer_keeps_its_text_formatting_and_maths_for_the_reader():
     part = between_markers(feedback_page(nb))
     assert not live_html_problems(part)
     shown = html.unescape(re.sub(r"<[^>]+>", "", part))
-    for expected in ("The KL is small", "$D_{KL} < 5$", "$$\\mathcal{L} = \\mathbb{E}[\\log p(x|z)]",
-                     "https://keras.io", "one", "two", "z = mu + sigma * eps"):
+    for expected in ("The KL is small", "https://keras.io", "one", "two", "z = mu + sigma * eps"):
         assert expected in shown, expected
+    # maths as MathML, laid out by the browser with no script (offline, under the page's policy)
+    assert ('<math display="inline"><mrow><msub><mi>D</mi><mrow><mi>K</mi><mi>L</mi></mrow>'
+            '</msub><mo>&lt;</mo><mn>5</mn></mrow></math>') in part
+    assert '<math display="block"><mrow><mi>\u2112</mi><mo>=</mo><mi>\U0001d53c</mi>' in part
+    assert "$" not in shown and "\\" not in shown  # no TeX left as text
     assert "<strong>small</strong>" in part and "<table>" in part and 'href="https://keras.io"' in part
     assert "removed by the grader" not in part
 
@@ -300,9 +314,14 @@ def test_the_tps_own_markdown_and_diagrams_still_render(path):
     clean, _ = SanitizeOutputs()(nbformat.from_dict(nb), {})
     page = feedback_page(clean)
     assert page.count('src="data:image/png;base64,') >= attachments > 0
+    formulas = 0
     for cell in clean.cells:
         if cell.cell_type == "markdown":
             assert "removed by the grader" not in cell.source, cell.id
+            # every formula as MathML: no TeX left for a script to typeset
+            assert "&#36;" not in cell.source and "&#92;" not in cell.source, cell.id
+            formulas += cell.source.count("<math ")
+    assert formulas >= 100
 
 
 def test_outputs_keep_text_figures_and_clean_html_and_drop_scripts():
@@ -326,7 +345,8 @@ def test_outputs_keep_text_figures_and_clean_html_and_drop_scripts():
     assert kept[3].data == {"text/html": '<img src="data:image/svg+xml;base64,'
                             + base64.b64encode(svg.encode()).decode() + '" alt="SVG figure">'}
     assert kept[4].text == "<b>printed</b>"  # stream text is escaped by every template
-    assert "<strong>bold</strong> &#36;x^2&#36;" in kept[5].data["text/html"]
+    assert ("<strong>bold</strong> <math display=\"inline\"><mrow><msup><mi>x</mi><mn>2</mn>"
+            "</msup></mrow></math>") in kept[5].data["text/html"]
     assert "title" not in nb.metadata
 
 

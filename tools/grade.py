@@ -251,29 +251,82 @@ def cmd_import(course: Path, source: Path | None, force: bool, roster: Path | No
     return 0
 
 
-def autograde_in_parallel(course: Path, who: list[str], jobs: int, force: bool) -> int:
-    """`nbgrader autograde` in `jobs` processes, each on its share of the students (the others
-    excluded); nbgrader itself skips the students already graded and unchanged. Each notebook
-    runs in its own kernel, so the grades do not depend on `jobs`, only the time does."""
+def needs_grading(course: Path, student: str, force: bool) -> bool:
+    """nbgrader's own rule (converters/base.py): graded again if forced, never graded, or
+    submitted after the graded copy's timestamp."""
+    from nbgrader.coursedir import CourseDirectory
+
+    dest = course / "autograded" / student / ASSIGNMENT
+    if force or not dest.exists():
+        return True
+    coursedir = CourseDirectory(root=str(course))
+    new = coursedir.get_existing_timestamp(str(course / "submitted" / student / ASSIGNMENT))
+    old = coursedir.get_existing_timestamp(str(dest))
+    return new is not None and old is not None and new > old
+
+
+def autograde_commands(course: Path, who: list[str], jobs: int, force: bool
+                       ) -> tuple[list[list[str]], list[list[str]]]:
+    """The `nbgrader autograde` commands of a round: `jobs` processes, each on its share of the
+    students (the others excluded). Each notebook runs in its own kernel, so the grades do not
+    depend on `jobs`, only the time does. Returns (shares, commands)."""
     jobs = max(1, min(jobs, len(who)))
-    if jobs == 1:
-        return nbgrader(course, "autograde", ASSIGNMENT, *(["--force"] if force else []),
-                        check=False)
     everyone = students(course)
     shares = [who[k::jobs] for k in range(jobs)]
+    commands = []
+    for share in shares:
+        if len(share) == 1:
+            choose = [f"--student={share[0]}"]
+        else:
+            choose = [f"--CourseDirectory.student_id_exclude="
+                      + ",".join(s for s in everyone if s not in share)]
+        commands.append([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT,
+                         *(["--force"] if force else []), *choose,
+                         f"--CourseDirectory.root={course}"])
+    return shares, commands
+
+
+def graded_points(course: Path, student: str) -> str | None:
+    """'27 / 27 autograded points' from the gradebook (None while nbgrader is still writing)."""
+    from nbgrader.api import Gradebook
+
+    for _ in range(10):
+        try:
+            with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+                found = gradebook.find_submission_notebook(NOTEBOOK_ID, ASSIGNMENT, student)
+                return f"{found.code_score:g} / {found.max_code_score:g} autograded points"
+        except Exception:  # noqa: BLE001 - a gradebook another job is writing: try again
+            time.sleep(0.3)
+    return None
+
+
+def autograde_round(course: Path, phases: list[tuple[list[str], bool, int]]) -> int:
+    """Grade the phases in turn ((students, force, jobs) each): one line per student as they
+    finish, a progress bar on a terminal, nbgrader's log in <course>/logs/, summarised at the
+    end."""
+    from vaetp.grading import progress
+
+    folder = progress.log_folder(course)
+    print(f"nbgrader's log of this round: {folder}/", flush=True)
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    running = []
-    for share in shares:
-        exclude = ",".join(s for s in everyone if s not in share)
-        args = ["autograde", ASSIGNMENT, *(["--force"] if force else []),
-                f"--CourseDirectory.student_id_exclude={exclude}"]
-        print(f"$ nbgrader autograde {ASSIGNMENT} (job {len(running) + 1}/{jobs}: "
-              f"{' '.join(share)})", flush=True)
-        running.append(subprocess.Popen(
-            [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}"],
-            cwd=course, env=env))
-    return max(process.wait() for process in running)
+    failed = 0
+    for phase, (who, force, jobs) in enumerate(phases, start=1):
+        who = [s for s in who if needs_grading(course, s, force)]
+        if not who:
+            continue
+        shares, commands = autograde_commands(course, who, jobs, force)
+        logs = [folder / f"phase-{phase}-job-{k}.log" for k in range(1, len(commands) + 1)]
+        watch = progress.RoundProgress(shares, logs, lambda s: graded_points(course, s)).start()
+        try:
+            failed |= progress.run_logged(commands, logs, course, env)
+        finally:
+            watch.stop()
+    text = "\n".join(log.read_text(encoding="utf-8", errors="replace")
+                     for log in sorted(folder.glob("*.log")))
+    for line in progress.summarise_log(text):
+        print(line)
+    return failed
 
 
 def repair_class(course: Path, who: list[str]) -> None:
@@ -322,19 +375,15 @@ def cmd_autograde(course: Path, source: Path | None, student: str | None, force:
     before = {s: autograded(course, s).stat().st_mtime if autograded(course, s).exists() else None
               for s in todo}
     start = time.perf_counter()
-    failed = 0
     if student:
-        failed |= nbgrader(course, "autograde", ASSIGNMENT, f"--student={student}",
-                           *(["--force"] if force else []), check=False)
+        phases = [([student], force, 1)]
     elif force and source is None:  # regrade everyone
-        failed |= autograde_in_parallel(course, everyone, jobs, True)
+        phases = [(everyone, True, jobs)]
     else:
-        for who in replaced:  # a replaced submission may not be newer: force its regrade
-            failed |= nbgrader(course, "autograde", ASSIGNMENT, f"--student={who}", "--force",
-                               check=False)
-        # the others: only the new ones (nbgrader skips those already graded and unchanged)
-        failed |= autograde_in_parallel(course, [s for s in everyone if s not in replaced],
-                                        jobs, False)
+        # a replaced submission may not be newer: force its regrade; then the others (only the
+        # new ones: nbgrader skips those already graded and unchanged)
+        phases = [(replaced, True, jobs), ([s for s in everyone if s not in replaced], False, jobs)]
+    failed = autograde_round(course, phases)
     seconds = time.perf_counter() - start
     graded = [s for s in todo if autograded(course, s).exists()
               and autograded(course, s).stat().st_mtime != before[s]]
@@ -343,7 +392,8 @@ def cmd_autograde(course: Path, source: Path | None, student: str | None, force:
     print(f"autograded {len(graded)} submission(s) in {seconds:.1f} s{per}; "
           f"{len(todo) - len(graded) - len(missing)} already graded and unchanged")
     if missing:
-        print(f"NOT GRADED (see the nbgrader log above): {', '.join(missing)}", file=sys.stderr)
+        print(f"NOT GRADED (see nbgrader's log, named above): {', '.join(missing)}",
+              file=sys.stderr)
         return 1
     return 1 if failed else 0
 

@@ -13,11 +13,13 @@ test_formgrader_xss.py.
 In the browser the instructor goes where docs/instructor.md sends them: Formgrader (Manage
 Assignments) > Manual Grading > vae > vae_tp > Show All Names > hand. On the submission's page
 the answer cell `question_overfitting` shows the student's text as written; the instructor types 1
-in its score box and a comment below it, clicking from one box to the next with the mouse, and
-the Formgrader saves each on change (the test waits for the PUT of each to /formgrader/api/grade/
-and /formgrader/api/comment/). The page is loaded again and shows both. (Offline, as here, the
-Formgrader's MathJax, from a CDN, does not load and its keyboard shortcuts are not set up: see
-OFFLINE_ERROR; that error is the only one the page may show.) Then:
+in its score box and Tab (to the next box), types a comment in the comment box and Escape (the
+Formgrader's keyboard shortcuts), and the Formgrader saves each (the test waits for the PUT of each to
+/formgrader/api/grade/ and /formgrader/api/comment/). The page is loaded again and shows both.
+Offline, as here: MathJax comes from the Jupyter server (jupyter_server_mathjax, under the
+course's Content-Security-Policy), so the Formgrader's set-up finishes (its keyboard shortcuts
+need it), the page shows no error, and the TP's formulas are laid out by the browser as MathML
+(the sanitizer stores them so). Then:
 
 - the gradebook (nbgrader.api.Gradebook on the course's gradebook.db) has manual_score 1 for
   that grade, no longer needing a manual grade, and the comment;
@@ -145,7 +147,7 @@ def page(jupyter):
                                       device_scale_factor=1)
         context.set_default_timeout(PAGE_TIMEOUT_MS)
 
-        def route(route):  # the server only (MathJax from a CDN: no network here, no wait)
+        def route(route):  # the server only (no network here: nothing else is asked for)
             url = route.request.url
             if url.startswith(base + "/") or url.startswith(("data:", "blob:")):
                 route.continue_()
@@ -174,19 +176,13 @@ def page(jupyter):
 # ----------------------------------------------------------------------------------------------
 
 def wait_formgrader_ready(page) -> None:
-    """Until the Formgrader's scripts have loaded the submission's grades and comments: the
-    score and comment boxes are bound to them (and save on change) only then. Not
-    `formgrader.loaded`: see OFFLINE_ERROR."""
+    """Until the Formgrader's scripts have loaded the submission's grades and comments (the
+    score and comment boxes save on change only then) and finished their set-up, keyboard
+    shortcuts included (`formgrader.loaded`: after MathJax, which the server serves)."""
     page.wait_for_function(
-        "() => window.formgrader && formgrader.grades && formgrader.grades.loaded"
-        " && formgrader.comments && formgrader.comments.loaded", timeout=PAGE_TIMEOUT_MS)
-
-
-# The Formgrader's page loads MathJax from a CDN (nbconvert's template); this machine has no
-# network, so the rest of its `init()` throws at `MathJax.Hub` after the grades and comments are
-# bound: its keyboard shortcuts (Tab to the next box, Escape to save) are not registered. The
-# instructor here uses the mouse: leaving a box (a click elsewhere) saves it, as online.
-OFFLINE_ERROR = "MathJax is not defined"
+        "() => window.formgrader && formgrader.loaded && formgrader.grades"
+        " && formgrader.grades.loaded && formgrader.comments && formgrader.comments.loaded",
+        timeout=PAGE_TIMEOUT_MS)
 
 
 def answer_cell(page):
@@ -271,8 +267,16 @@ def test_instructor_grades_an_answer_by_hand_in_the_formgrader(graded_course, ju
     assert "needs_manual_grade" in (score.get_attribute("class") or "")
     show_cell(page, cell)
 
-    # 3. Type the point, then click into the comment box: the Formgrader saves the score on
-    #    change, when the score box loses the focus...
+    # The release's formulas, laid out by the browser as MathML (no script, no CDN).
+    laid_out = page.evaluate(
+        "() => [...document.querySelectorAll('#notebook-container math')].filter(m =>"
+        " getComputedStyle(m).display.includes('math') && m.getBoundingClientRect().width > 0)"
+        ".length")
+    assert laid_out >= 100, laid_out
+    assert page.evaluate("() => window.MathJax && MathJax.loaded === true")
+
+    # 3. Type the point, then Tab: the Formgrader moves to the comment box and saves the score
+    #    on change, when the score box loses the focus...
     def put(kind: str):
         return lambda r: (r.request.method == "PUT"
                           and f"/formgrader/api/{kind}/" in r.url)
@@ -280,15 +284,20 @@ def test_instructor_grades_an_answer_by_hand_in_the_formgrader(graded_course, ju
     with page.expect_response(put("grade"), timeout=PAGE_TIMEOUT_MS) as saved:
         score.click()
         score.press_sequentially(str(POINTS))
-        comment.click()
+        page.keyboard.press("Tab")
     response = saved.value
     assert response.ok, f"saving the score: HTTP {response.status} {response.text()[:500]}"
     body = response.json()
     assert body["name"] == GRADE_ID and float(body["manual_score"]) == POINTS, body
-    # ... then type a comment and click on the student's answer: the comment is saved too.
+    # (Tab is the Formgrader's: the focus went to the page's next score or comment box)
+    moved = page.evaluate("() => [document.activeElement.classList.contains('tabbable'),"
+                          " document.activeElement.id, document.activeElement.className]")
+    assert moved[0] and moved[1] != GRADE_ID, moved
+    # ... then type a comment and Escape: the comment is saved too.
     with page.expect_response(put("comment"), timeout=PAGE_TIMEOUT_MS) as saved:
-        comment.press_sequentially(COMMENT)
-        cell.locator(".text_cell_render").click()
+        comment.click()
+        page.keyboard.type(COMMENT)
+        page.keyboard.press("Escape")
     response = saved.value
     assert response.ok, f"saving the comment: HTTP {response.status} {response.text()[:500]}"
     assert response.json()["manual_comment"] == COMMENT, response.json()
@@ -304,9 +313,8 @@ def test_instructor_grades_an_answer_by_hand_in_the_formgrader(graded_course, ju
     shot = screenshot_dir() / "formgrader-manual-grade.png"
     page.screenshot(path=str(shot))
     shrink_png(shot)
-    errors = [e for e in page.e2e_errors if OFFLINE_ERROR not in e]  # type: ignore[attr-defined]
+    errors = page.e2e_errors  # type: ignore[attr-defined]
     assert not errors, f"errors in the Formgrader's page: {errors}"
-    offline = len(page.e2e_errors) - len(errors)  # type: ignore[attr-defined]
     browser_s = time.perf_counter() - started
 
     # 5. The gradebook has the point and the comment.
@@ -327,7 +335,6 @@ def test_instructor_grades_an_answer_by_hand_in_the_formgrader(graded_course, ju
     assert float(after["max_score"]) == float(before["max_score"]) == max_score, (before, after)
 
     print(f"\n{STUDENT}: {before['score']} -> {after['score']} / {after['max_score']} after "
-          f"{GRADE_ID} graded by hand; screenshot {shot}; page errors {OFFLINE_ERROR!r} "
-          f"(no network): {offline}; timings (s): "
+          f"{GRADE_ID} graded by hand; screenshot {shot}; timings (s): "
           + ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
           + f", browser {browser_s:.0f}, total {time.perf_counter() - started:.0f}")

@@ -15,6 +15,9 @@ refuses to run it, so it cannot call the Formgrader or contents API with the ins
   those in the page's `<head>`, which the Formgrader's template writes before any cell of the
   notebook, and its two `onclick` handlers (`toggle_name`). No `unsafe-inline`, no
   `unsafe-eval`, `object-src 'none'`, `base-uri 'none'`, no other origin.
+  The page's MathJax comes from the server itself, not a CDN (`local_mathjax`): the Formgrader's
+  scripts wait for MathJax before they set up its keyboard shortcuts. The cells' maths needs no
+  MathJax: `sanitize` stores it as MathML.
 """
 
 from __future__ import annotations
@@ -31,6 +34,29 @@ FORMGRADER_HANDLERS = ("toggle_name(true);", "toggle_name(false);")
 FORMGRADER_PATH = re.compile(r"/formgrader/submissions/[^/]+/?$")
 _SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.I | re.S)
 _HEAD = re.compile(r"<head\b[^>]*>", re.I)
+#: nbconvert's MathJax loader (a CDN) and its configuration block, which MathJax runs with
+#: `eval` (refused by the policy: no `unsafe-eval`).
+_CDN_MATHJAX = re.compile(r'<script\s+src="https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/'
+                          r'[^"]*"\s*>\s*</script>', re.I)
+_MATHJAX_CONFIG = re.compile(r'<script\s+type="text/x-mathjax-config"\s*>.*?</script\s*>',
+                             re.I | re.S)
+#: MathJax 2 as the jupyter_server_mathjax extension serves it, with its "Safe" extension.
+LOCAL_MATHJAX = "static/jupyter_server_mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+#: Its configuration, served by this extension (a script from the server, not inline): MathJax
+#: typesets nothing on the page. The cells' maths is MathML already, which the browser lays out;
+#: the Formgrader only needs MathJax's start-up signal.
+MATHJAX_CONFIG = "vaetp/formgrader-mathjax-config.js"
+MATHJAX_CONFIG_JS = "window.MathJax = {skipStartupTypeset: true, messageStyle: 'none'};\n"
+
+
+def local_mathjax(page: str, base_url: str = "/") -> str:
+    """A Formgrader page that loads MathJax and its configuration from the server
+    (`base_url`), without the configuration block MathJax would `eval`."""
+    base = base_url.rstrip("/") + "/"
+    scripts = (f'<script src="{base}{MATHJAX_CONFIG}"></script>\n'
+               f'<script src="{base}{LOCAL_MATHJAX}"></script>')
+    page = _CDN_MATHJAX.sub(lambda _: scripts, page, count=1)
+    return _MATHJAX_CONFIG.sub("", page, count=1)
 
 
 def _sha256(text: str) -> str:
@@ -71,7 +97,7 @@ def formgrader_policy(page: str | None) -> str:
     ])
 
 
-def _transform_class():
+def _transform_class(base_url: str = "/"):
     from tornado.web import OutputTransform
 
     class FormgraderPolicy(OutputTransform):
@@ -83,11 +109,29 @@ def _transform_class():
 
         def transform_first_chunk(self, status_code, headers, chunk, finishing):
             if self.applies and "html" in headers.get("Content-Type", ""):
-                text = chunk.decode("utf-8", "replace") if finishing else None
+                text = None
+                if finishing:  # the whole page: MathJax from the server, then its policy
+                    text = local_mathjax(chunk.decode("utf-8", "replace"), base_url)
+                    chunk = text.encode("utf-8")
+                    if "Content-Length" in headers:
+                        headers["Content-Length"] = str(len(chunk))
                 headers["Content-Security-Policy"] = formgrader_policy(text)
             return status_code, headers, chunk
 
     return FormgraderPolicy
+
+
+def _config_handler_class():
+    from tornado.web import RequestHandler
+
+    class MathJaxConfig(RequestHandler):
+        """The Formgrader's MathJax configuration (MATHJAX_CONFIG_JS): a constant."""
+
+        def get(self):
+            self.set_header("Content-Type", "application/javascript; charset=utf-8")
+            self.write(MATHJAX_CONFIG_JS)
+
+    return MathJaxConfig
 
 
 def _jupyter_server_extension_points():
@@ -95,6 +139,9 @@ def _jupyter_server_extension_points():
 
 
 def _load_jupyter_server_extension(serverapp) -> None:
-    serverapp.web_app.transforms.insert(0, _transform_class())  # before any compression
-    serverapp.log.info("vaetp.grading.csp: Content-Security-Policy on the Formgrader's "
-                       "submission pages")
+    base_url = serverapp.web_app.settings.get("base_url", "/")
+    serverapp.web_app.transforms.insert(0, _transform_class(base_url))  # before any compression
+    serverapp.web_app.add_handlers(".*$", [(base_url.rstrip("/") + "/" + MATHJAX_CONFIG,
+                                            _config_handler_class())])
+    serverapp.log.info("vaetp.grading.csp: Content-Security-Policy and a local MathJax on the "
+                       "Formgrader's submission pages")

@@ -12,9 +12,11 @@ This preprocessor, the last word on every cell before the notebook is saved:
 - renders every markdown cell with nbconvert's own markdown pipeline (`MarkdownWithMath` and
   `IPythonRenderer`, as `HTMLExporter.markdown2html` does for the Formgrader and the
   feedback), cleans the HTML with nh3 and stores it inert: one HTML block that markdown passes
-  through unchanged and that holds no `$` or backslash for the maths rules (maths stays as its
-  TeX text, which MathJax typesets where it runs). The stored block is rendered once more and
-  must come out unchanged; if it does not, the cell is stored as escaped text;
+  through unchanged and that holds no `$` or backslash for the maths rules. Each formula is
+  stored as presentation MathML (`mathml`), which the browser lays out with no script, offline,
+  under the feedback pages' no-script policy. The cleaned HTML must clean to itself, and the
+  stored block is rendered once more and must come out unchanged; if either fails, the cell is
+  stored as escaped text;
 - keeps only these output types: text/plain, text/latex (escaped by every template),
   image/png, image/jpeg, image/gif, and text/html (cleaned). A text/markdown output is
   rendered and cleaned like a markdown cell and stored as text/html; an SVG is stored as an
@@ -50,14 +52,34 @@ IMAGE_MIMES = {"image/png", "image/jpeg", "image/gif"}
 URL_SCHEMES = {"http", "https", "mailto", "attachment", "data"}
 URL_ATTRIBUTES = {"href", "src", "cite", "longdesc", "srcset", "action", "formaction", "poster",
                   "background", "xlink:href"}
-TAGS = set(nh3.ALLOWED_TAGS) - {"area", "map"}
+#: Presentation MathML, as maths is stored (see `mathml`): elements that lay out symbols only.
+#: No `semantics`/`annotation-xml` (HTML inside maths), `maction`, `mglyph` or `malignmark`
+#: (the known mutation-XSS vectors), and no `href`, `style` or event attribute on any of them.
+MATHML_ATTRIBUTES: dict[str, set[str]] = {
+    "math": {"display"}, "mi": {"mathvariant"}, "mtext": {"mathvariant"}, "mn": set(), "ms": set(),
+    "mo": {"accent", "fence", "form", "largeop", "lspace", "maxsize", "minsize",
+           "movablelimits", "rspace", "separator", "stretchy", "symmetric"},
+    "mrow": set(), "msub": set(), "msup": set(), "msubsup": set(), "msqrt": set(),
+    "mroot": set(), "mfrac": {"linethickness"}, "mover": {"accent"},
+    "munder": {"accentunder"}, "munderover": {"accent", "accentunder"},
+    "mspace": {"width", "height", "depth"}, "mpadded": {"width", "height", "depth", "lspace",
+                                                         "voffset"},
+    "mphantom": set(), "menclose": {"notation"},
+    "mstyle": {"displaystyle", "scriptlevel", "mathcolor"},
+    "mtable": {"columnalign", "rowspacing", "columnspacing"}, "mtr": set(),
+    "mtd": {"columnalign"},
+}
+TAGS = set(nh3.ALLOWED_TAGS) - {"area", "map"} | set(MATHML_ATTRIBUTES)
 ATTRIBUTES: dict[str, set[str]] = {
     "*": {"title", "align", "class", "lang", "dir", "id"},
     "a": {"href", "name"},
     "img": {"src", "alt", "width", "height"},
     "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan", "scope"},
     "ol": {"start", "type"}, "col": {"span"}, "colgroup": {"span"},
+    **{tag: names for tag, names in MATHML_ATTRIBUTES.items() if names},
 }
+#: The longest TeX formula turned into MathML; a longer one is shown as its TeX text.
+MAX_FORMULA_CHARS = 2_000
 BLOCKED = "[output removed by the grader: {mime} is not shown, for the reader's safety]"
 _GAP = r"[\s\\\x00-\x1f]*"  # spaces, control characters, markdown's backslash escapes
 _DANGEROUS_TEXT = re.compile(_GAP.join("javascript:") + "|" + _GAP.join("vbscript:"), re.I)
@@ -91,14 +113,69 @@ def inert_html(cleaned: str) -> str:
     return "<div>\n" + cleaned.strip() + "\n</div>"
 
 
-def render_markdown(source: str, attachments: dict | None = None) -> str:
+def mathml(tex: str, display: bool) -> str | None:
+    """A TeX formula as presentation MathML (latex2mathml), which browsers lay out with no
+    script: maths reads as maths in the Formgrader, in a feedback page whose policy runs no
+    script, and in JupyterLab's HTML viewer, all offline. None if the formula cannot be
+    converted (then the reader sees its TeX text). What comes out is cleaned with the rest of
+    the cell: latex2mathml copies `\\text{...}` and `\\href` into its output as they are."""
+    if len(tex) > MAX_FORMULA_CHARS:
+        return None
+    from latex2mathml.converter import convert
+
+    try:
+        converted = convert(_for_latex2mathml(tex), display="block" if display else "inline")
+    except Exception:  # noqa: BLE001 - unknown commands, unbalanced braces, deep nesting
+        return None
+    # MathML elements only (what \\text or \\href copied in is dropped here, silently: the
+    # reader is told about HTML the student wrote, not about this), and no namespace attribute.
+    return nh3.clean(converted, tags=set(MATHML_ATTRIBUTES),
+                     attributes={t: a for t, a in MATHML_ATTRIBUTES.items() if a},
+                     url_schemes=set(), strip_comments=True)
+
+
+_SIZED_DELIMITER = re.compile(r"\\[bB]igg?[lrm]?(?=\\)")  # \big\| (latex2mathml: "\|")
+_TEXT_ARGUMENT = re.compile(r"(\\(?:text|texttt|textrm|textit|textbf|mathrm|mathtt)\{)"
+                            r"((?:\\.|[^{}\\])*)\}")
+
+
+def _for_latex2mathml(tex: str) -> str:
+    """The TeX as latex2mathml reads it right: no size on a delimiter written as a command, and
+    `\\_`, `\\%`, `\\&`, `\\#`, `\\$` in text arguments as the characters they stand for."""
+    tex = _SIZED_DELIMITER.sub("", tex)
+    return _TEXT_ARGUMENT.sub(
+        lambda m: m.group(1) + re.sub(r"\\([_%&#$])", r"\1", m.group(2)) + "}", tex)
+
+
+def _mathml_renderer():
+    from nbconvert.filters.markdown_mistune import IPythonRenderer
+
+    class MathMLRenderer(IPythonRenderer):
+        """nbconvert's renderer, with each formula written as MathML instead of TeX text (a LaTeX
+        environment outside `$$`, e.g. `\\begin{align}`, stays as its TeX text: latex2mathml
+        lays out few of them)."""
+
+        def block_math(self, body: str) -> str:
+            return mathml(body, display=True) or super().block_math(body)
+
+        def inline_math(self, body: str) -> str:
+            return mathml(body, display=False) or super().inline_math(body)
+
+
+    return MathMLRenderer
+
+
+def render_markdown(source: str, attachments: dict | None = None, maths_as_mathml: bool = False
+                    ) -> str:
     """The HTML nbconvert makes of a markdown cell for the Formgrader and the feedback
     (`HTMLExporter.markdown2html`: nbconvert's maths rules, raw HTML passed through, and
-    `javascript:` links allowed)."""
+    `javascript:` links allowed). `maths_as_mathml`: the same, each formula as MathML (`mathml`),
+    as the cell is stored."""
     from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
-    renderer = IPythonRenderer(escape=False, attachments=attachments or {},
-                               anchor_link_text="\u00b6")
+    renderer_class = _mathml_renderer() if maths_as_mathml else IPythonRenderer
+    renderer = renderer_class(escape=False, attachments=attachments or {},
+                              anchor_link_text="\u00b6")
     return MarkdownWithMath(renderer=renderer).render(source)
 
 
@@ -157,7 +234,7 @@ def _sanitized(source: str) -> str:
 
 def _sanitize(source: str, attachments: dict | None) -> str:
     try:
-        rendered = render_markdown(source, attachments)
+        rendered = render_markdown(source, attachments, maths_as_mathml=True)
     except Exception:  # noqa: BLE001 - what cannot be rendered is shown as plain text
         rendered = "<pre>" + html.escape(source) + "</pre>"
     cleaned = clean_html(rendered)
@@ -165,9 +242,15 @@ def _sanitize(source: str, attachments: dict | None) -> str:
     if Counter(_elements(rendered)) - Counter(_elements(cleaned)):
         block = block[:-len("</div>")] + (
             "<p><em>(Some HTML in this cell was removed by the grader.)</em></p>\n</div>")
-    if not _stays_as_stored(block):
+    if not (_cleaned_as_itself(cleaned) and _stays_as_stored(block)):
         block = _escaped(source)
     return block
+
+
+def _cleaned_as_itself(cleaned: str) -> bool:
+    """Cleaning the cleaned HTML again changes nothing: the browser parses it as nh3 did (HTML
+    that mutates when parsed again is how mutation XSS gets through a sanitizer)."""
+    return clean_html(cleaned) == cleaned
 
 
 def svg_as_image(svg: str) -> str:
