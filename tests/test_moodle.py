@@ -246,6 +246,13 @@ def test_a_file_that_is_not_a_zip_and_a_missing_folder_are_named(course, tmp_pat
     line = refused(capsys, "--course", str(course), "import", "--submissions", str(tmp_path / "nope"))
     assert line == (f"{tmp_path / 'nope'} does not exist: give the folder of submissions, or the "
                     ".zip that Moodle's \"Download all submissions\" gave")
+    corrupt = tmp_path / "corrupt.zip"
+    with zipfile.ZipFile(corrupt, "w", zipfile.ZIP_STORED) as archive:  # stored: bytes as they are
+        archive.writestr("Ana Lopez_101_assignsubmission_file_/vae_tp.ipynb", b"x" * 1000)
+    corrupt.write_bytes(corrupt.read_bytes().replace(b"x" * 10, b"y" * 10, 1))  # one bit flipped, say
+    line = refused(capsys, "--course", str(course), "import", "--submissions", str(corrupt))
+    assert line == (f"{corrupt} is a damaged zip file (Ana Lopez_101_assignsubmission_file_/"
+                    "vae_tp.ipynb does not read back as it was written): download it again")
     truncated = tmp_path / "truncated.zip"
     truncated.write_bytes(download(tmp_path).read_bytes()[:-200])
     line = refused(capsys, "--course", str(course), "import", "--submissions", str(truncated))

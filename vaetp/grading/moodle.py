@@ -192,9 +192,12 @@ def read_download(source: Path, zone: dt.tzinfo) -> list[Entry]:
     try:
         archive = zipfile.ZipFile(source)
         infos = [info for info in archive.infolist() if not info.is_dir()]
-        archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        damaged = archive.testzip()  # reads every entry: the first whose checksum is wrong
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as err:
         raise MoodleError(f"{source} is a damaged zip file ({err}): download it again") from None
+    if damaged:
+        raise MoodleError(f"{source} is a damaged zip file ({damaged} does not read back as it "
+                          "was written): download it again")
     for info in infos:
         parts = PurePosixPath(info.filename).parts
         if info.filename.startswith("/") or ".." in parts:
