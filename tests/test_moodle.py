@@ -187,6 +187,13 @@ def test_a_zip_with_an_extended_timestamp_gives_that_utc_time(course, tmp_path):
     assert stamp(course, "ana") == "2026-12-04 17:30:00.000000 UTC"
 
 
+def test_a_zip_entry_without_a_valid_date_is_named(tmp_path):
+    info = zipfile.ZipInfo("Ana Lopez_101_assignsubmission_file_/vae_tp.ipynb")
+    info.date_time = (1980, 0, 0, 0, 0, 0)  # what some tools write for "no date"
+    with pytest.raises(moodle.MoodleError, match="has no valid date .* not one made again by another tool"):
+        moodle.zip_entry_time(info, dt.timezone.utc)
+
+
 def test_importing_the_same_zip_twice_changes_nothing_and_a_new_upload_is_refused(course, tmp_path, capsys):
     zipped = download(tmp_path)
     grade.import_submissions(course, zipped, False, course / "roster.csv")
@@ -249,7 +256,7 @@ def test_a_file_that_is_not_a_zip_and_a_missing_folder_are_named(course, tmp_pat
     corrupt = tmp_path / "corrupt.zip"
     with zipfile.ZipFile(corrupt, "w", zipfile.ZIP_STORED) as archive:  # stored: bytes as they are
         archive.writestr("Ana Lopez_101_assignsubmission_file_/vae_tp.ipynb", b"x" * 1000)
-    corrupt.write_bytes(corrupt.read_bytes().replace(b"x" * 10, b"y" * 10, 1))  # one bit flipped, say
+    corrupt.write_bytes(corrupt.read_bytes().replace(b"x" * 10, b"y" * 10, 1))  # changed after its checksum
     line = refused(capsys, "--course", str(course), "import", "--submissions", str(corrupt))
     assert line == (f"{corrupt} is a damaged zip file (Ana Lopez_101_assignsubmission_file_/"
                     "vae_tp.ipynb does not read back as it was written): download it again")

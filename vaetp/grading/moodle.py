@@ -170,8 +170,12 @@ def _extended_time(extra: bytes) -> dt.datetime | None:
 
 def zip_entry_time(info: zipfile.ZipInfo, zone: dt.tzinfo) -> dt.datetime:
     """When the entry's file was last changed, in UTC (see the module's docstring)."""
-    return _extended_time(info.extra) or \
-        dt.datetime(*info.date_time, tzinfo=zone).astimezone(dt.timezone.utc)
+    try:
+        return _extended_time(info.extra) or \
+            dt.datetime(*info.date_time, tzinfo=zone).astimezone(dt.timezone.utc)
+    except (ValueError, OverflowError):
+        raise MoodleError(f"the zip entry {info.filename} has no valid date ({info.date_time}): "
+                          "import the zip Moodle gave, not one made again by another tool") from None
 
 
 def read_download(source: Path, zone: dt.tzinfo) -> list[Entry]:
