@@ -35,6 +35,8 @@ MARKDOWN_PAYLOADS = {
     "maths-text-quotes": f'$\\text{{" onmouseover="{JS}}}$',
     "maths-class-style": "$\\class{hidden}{x} \\style{position:fixed}{y} \\color{red}{z}$",
     "maths-in-attribute": f'<a title="$x$" href="javascript:{JS}">$\\mu$</a>',
+    # nbconvert's templates strip `files/` from links: this one would become a data: URL
+    "files-prefix-data": "[x](/files/data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
     "code-span": f"`<img src=x onerror={JS}>` then `` ` ``<img src=x onerror={JS}>",
     "code-block": f"```html\n<script>{JS}</script>\n```",
     # raw HTML blocks and inline HTML
@@ -408,3 +410,34 @@ def test_markdown_outputs_past_the_notebooks_rendering_time_are_escaped_not_rend
     html_out = [o.data["text/html"] for o in nb.cells[0].outputs]
     assert all("\\" not in h and "<script" not in h for h in html_out)
     assert html_out[-1].startswith("<div>\n<pre>")  # the last ones were not rendered
+
+
+def test_formulas_past_the_cells_mathml_budget_stay_as_tex_text():
+    """MathML is about 16 times its TeX and nbconvert parses the whole page again on every
+    Formgrader view (a red-team review: 20 cells of small formulas, a 5.7 MB page, 30 s)."""
+    import vaetp.grading.sanitize as sanitize
+
+    source = " ".join(f"$x_{{{i}}}$" for i in range(1500))
+    stored = sanitize_markdown(source)
+    maths = re.findall(r"<math.*?</math>", stored, re.S)
+    assert 10 < len(maths) < 1500
+    assert sum(map(len, maths)) < sanitize.MAX_CELL_MATHML_CHARS + 1000
+    assert "&#36;x_{1499}&#36;" in stored  # the rest as TeX text
+
+
+def test_a_notebook_gets_a_bounded_amount_of_mathml_and_the_tps_own_fits():
+    cell = " ".join(f"$x_{{{i}}}$" for i in range(300))
+    nb = nbformat.v4.new_notebook(cells=[_answer(cell + f" cell {k}") for k in range(60)])
+    clean, _ = SanitizeOutputs(mathml_chars=200_000)(nb, {})
+    with_maths = [c for c in clean.cells if "<math" in c.source]
+    assert 3 <= len(with_maths) < 60
+    assert "&#36;x_{0}&#36;" in clean.cells[-1].source
+    assert SanitizeOutputs().mathml_chars >= 4 * 250_000  # the TP's own: about 250,000
+
+
+def test_a_lone_surrogate_is_shown_not_fatal():
+    """Valid JSON (`\\ud800`) that no encoder takes: the notebook is still graded."""
+    nb = graded([_answer("a \ud800 b $x$"), nbformat.v4.new_code_cell("x", outputs=[
+        nbformat.v4.new_output("display_data", {"text/html": "<b>\ud800</b>"})])])
+    assert "\ud800" not in nb.cells[1].source
+    assert nb.cells[2].outputs[0].data["text/html"] == "<b>\ufffd</b>"

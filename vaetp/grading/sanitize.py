@@ -45,7 +45,7 @@ from typing import Any
 import nh3
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
-from traitlets import Bool, Float
+from traitlets import Bool, Float, Int
 
 TEXT_MIMES = {"text/plain", "text/latex"}
 IMAGE_MIMES = {"image/png", "image/jpeg", "image/gif"}
@@ -80,6 +80,11 @@ ATTRIBUTES: dict[str, set[str]] = {
 }
 #: The longest TeX formula turned into MathML; a longer one is shown as its TeX text.
 MAX_FORMULA_CHARS = 2_000
+#: MathML is about 16 times its TeX, and nbconvert parses every page it renders again (the
+#: Formgrader on each view): past this much MathML in a cell, its formulas stay as TeX text
+#: (a red-team review: 20 cells of small formulas made a 5.7 MB Formgrader page, 30 s to
+#: render). The TP's own longest cell has about 5,000 characters of MathML.
+MAX_CELL_MATHML_CHARS = 50_000
 BLOCKED = "[output removed by the grader: {mime} is not shown, for the reader's safety]"
 _GAP = r"[\s\\\x00-\x1f]*"  # spaces, control characters, markdown's backslash escapes
 _DANGEROUS_TEXT = re.compile(_GAP.join("javascript:") + "|" + _GAP.join("vbscript:"), re.I)
@@ -87,6 +92,9 @@ _DANGEROUS_TEXT = re.compile(_GAP.join("javascript:") + "|" + _GAP.join("vbscrip
 
 def _url_ok(value: str) -> bool:
     value = html.unescape(value).strip()
+    # nbconvert's templates strip a `files/` prefix from links and images (strip_files_prefix):
+    # judge the URL the page will hold (a red-team review: `/files/data:text/html;...`)
+    value = re.sub(r"^[\s\x00-\x1f]*/?files/", "", value)
     scheme = re.match(r"^([a-zA-Z][a-zA-Z0-9+.\-]*):", re.sub(r"[\s\x00-\x1f]", "", value))
     if scheme is None:
         return True  # relative link or anchor
@@ -96,8 +104,14 @@ def _url_ok(value: str) -> bool:
     return name in URL_SCHEMES
 
 
+def _valid_text(text: str) -> str:
+    """The text with any lone surrogate (valid JSON, `\\ud800`, not encodable) replaced."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def clean_html(text: str) -> str:
     """The allowlist cleaning of an HTML fragment."""
+    text = _valid_text(text)
     return nh3.clean(text, tags=TAGS, attributes=ATTRIBUTES, url_schemes=URL_SCHEMES,
                      link_rel="noopener noreferrer", strip_comments=True,
                      attribute_filter=lambda tag, attr, value: (
@@ -155,12 +169,21 @@ def _mathml_renderer():
         environment outside `$$`, e.g. `\\begin{align}`, stays as its TeX text: latex2mathml
         lays out few of them)."""
 
+        mathml_left = MAX_CELL_MATHML_CHARS
+
+        def _formula(self, body: str, display: bool) -> str | None:
+            if self.mathml_left <= 0:  # the cell's MathML is spent: TeX text from here
+                return None
+            converted = mathml(body, display)
+            if converted is not None:
+                self.mathml_left -= len(converted)
+            return converted
+
         def block_math(self, body: str) -> str:
-            return mathml(body, display=True) or super().block_math(body)
+            return self._formula(body, True) or super().block_math(body)
 
         def inline_math(self, body: str) -> str:
-            return mathml(body, display=False) or super().inline_math(body)
-
+            return self._formula(body, False) or super().inline_math(body)
 
     return MathMLRenderer
 
@@ -215,26 +238,29 @@ def _elements(text: str) -> list[str]:
 MAX_RENDERED_CHARS = 20_000
 
 
-def sanitize_markdown(source: str, attachments: dict | None = None, render: bool = True) -> str:
+def sanitize_markdown(source: str, attachments: dict | None = None, render: bool = True,
+                      maths: bool = True) -> str:
     """A markdown cell as stored in the autograded notebook: nbconvert's rendering of it,
     cleaned by nh3, as one inert HTML block (see the module's doc); a note says when the
     cleaning removed something. Too long, or `render=False` (the notebook's rendering time is
-    spent): the source as escaped, inert text."""
+    spent): the source as escaped, inert text. `maths=False`: formulas as TeX text, not MathML
+    (the notebook's MathML is spent)."""
+    source = _valid_text(source)
     if not render or len(source) > MAX_RENDERED_CHARS:
         return _escaped(source)
     if not attachments:  # most markdown cells are the release's own, in every submission
-        return _sanitized(source)
-    return _sanitize(source, attachments)
+        return _sanitized(source, maths)
+    return _sanitize(source, attachments, maths)
 
 
 @functools.lru_cache(maxsize=4096)
-def _sanitized(source: str) -> str:
-    return _sanitize(source, None)
+def _sanitized(source: str, maths: bool = True) -> str:
+    return _sanitize(source, None, maths)
 
 
-def _sanitize(source: str, attachments: dict | None) -> str:
+def _sanitize(source: str, attachments: dict | None, maths: bool = True) -> str:
     try:
-        rendered = render_markdown(source, attachments, maths_as_mathml=True)
+        rendered = render_markdown(source, attachments, maths_as_mathml=maths)
     except Exception:  # noqa: BLE001 - what cannot be rendered is shown as plain text
         rendered = "<pre>" + html.escape(source) + "</pre>"
     cleaned = clean_html(rendered)
@@ -274,6 +300,12 @@ class SanitizeOutputs(Preprocessor):
                    "markdown cells and outputs are stored as escaped text (still safe, not "
                    "rendered), so that no notebook can hold the grader up."
     ).tag(config=True)
+    mathml_chars = Int(
+        1_000_000, help="Characters of markdown with MathML per notebook (cells with formulas "
+                        "counted whole); past that, formulas are stored as TeX text, so that no "
+                        "notebook makes the Formgrader's page slow. The TP's own cells take about "
+                        "250,000."
+    ).tag(config=True)
 
     def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int):
         attachments = cell.get("attachments")
@@ -304,12 +336,16 @@ class SanitizeOutputs(Preprocessor):
     def _markdown(self, source: str, attachments: dict | None = None) -> str:
         """`sanitize_markdown`, within the notebook's rendering time."""
         started = time.monotonic()
-        block = sanitize_markdown(source, attachments, render=self._render_left > 0)
+        block = sanitize_markdown(source, attachments, render=self._render_left > 0,
+                                  maths=self._mathml_left > 0)
         self._render_left -= time.monotonic() - started
+        if "<math" in block:
+            self._mathml_left -= len(block)
         return block
 
     def preprocess(self, nb: NotebookNode, resources: Any):
         self._render_left = float(self.render_seconds)
+        self._mathml_left = int(self.mathml_chars)
         for key in list(nb.metadata):
             if key not in ("kernelspec", "language_info", "nbgrader", "vaetp_grading"):
                 del nb.metadata[key]  # e.g. `title`, which lands in the page's <title>
