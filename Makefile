@@ -82,7 +82,7 @@ IDENTIFIER ?= email
 GRADE := $(BIN)/python tools/grade.py --course $(COURSE)
 DOWNLOAD_ARGS = $(if $(ROSTER),--roster "$(ROSTER)",) $(if $(DUEDATE),--duedate "$(DUEDATE)",) \
 	$(if $(MOODLE_TZ),--zip-timezone "$(MOODLE_TZ)",)
-.PHONY: release release-zip import autograde feedback grades example-class formgrader export-moodle
+.PHONY: release release-zip import autograde feedback grades report example-class formgrader export-moodle
 
 release: $(STAMP)  ## nbgrader release into $(COURSE)/release/ (SOLUTIONS=0: no solutions/)
 	$(GRADE) release $(if $(filter 0 no false off,$(SOLUTIONS)),--no-solutions,)
@@ -103,6 +103,9 @@ feedback: $(STAMP)  ## feedback HTML: $(COURSE)/feedback/<student>/vae/vae_tp.ht
 
 grades: $(STAMP)  ## export grades: $(COURSE)/grades.csv (+ decoder_cell) and grading_report.csv
 	$(GRADE) grades
+
+report: $(STAMP)  ## what the class got wrong (after grades): $(COURSE)/class_report.html and .csv
+	$(GRADE) report
 
 example-class: $(STAMP)  ## 3 simulated submissions from the release, in build/example_class/ (walkthrough)
 	$(GRADE) example-class

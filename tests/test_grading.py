@@ -224,6 +224,12 @@ def round_(tmp_path_factory):
     out["grades"] = read_csv(course / "grades.csv")
     out["report"] = read_csv(course / "grading_report.csv")
     out["total_seconds"] = time.perf_counter() - start
+    started = time.perf_counter()
+    out["class_report_run"] = grade(course, "report")
+    out["class_report_seconds"] = time.perf_counter() - started
+    with (course / "class_report.csv").open(newline="", encoding="utf-8") as fh:
+        out["class_report"] = list(csv.DictReader(fh))
+    out["class_report_page"] = (course / "class_report.html").read_text(encoding="utf-8")
 
     # 4. One student resubmits a correct notebook: refused without --force, then regraded alone.
     others = [s.name for s in corpus if s.name != RESUBMITTER]
@@ -291,6 +297,33 @@ def test_every_submission_is_graded_and_the_run_finishes(round_):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for name in round_["corpus"]:
         assert (course / "autograded" / name / NOTEBOOK).is_file(), name
+
+
+def test_the_class_report_counts_each_tests_failures_as_the_grader_scored_them(round_):
+    """`make report` after `make grades`: for every autograded test, the students it lists as
+    failing are exactly those whose score on it is below its points, grouped by mistake, and
+    the page shows nothing a student made as live HTML."""
+    from test_sanitize import live_html_problems
+
+    rows, report = round_["class_report"], round_["report"]
+    release_nb = nbformat.read(round_["course"] / "release" / NOTEBOOK, as_version=4)
+    tests = simulated_class.graded_tests(release_nb)
+    for test, points in tests.items():
+        failing = sorted(name for name, row in report.items()
+                         if row.get(test) not in (None, "") and float(row[test]) < points)
+        listed = sorted(who for r in rows if r["kind"] == "failed test" and r["test"] == test
+                        for who in r["who"].split())
+        assert listed == failing, test
+        counts = [int(r["students"]) for r in rows if r["kind"] == "failed test" and r["test"] == test]
+        assert counts == sorted(counts, reverse=True), test  # most frequent mistake first
+    # the hidden layer of 256 units: one group, whatever each student's numbers
+    hidden = [r for r in rows if r["test"] == "test_decoder_hidden_layer"
+              and r["what"].startswith("your hidden layer has # units")]
+    assert len(hidden) == 1 and int(hidden[0]["students"]) >= 2, hidden
+    kinds = [r for r in rows if r["kind"] == "answer cell" and r["exercise"] == "decoder"]
+    assert sum(int(r["students"]) for r in kinds) == len(report)
+    assert not live_html_problems(round_["class_report_page"].split("<body>", 1)[1])
+    assert round_["class_report_seconds"] < 30
 
 
 def test_the_round_reads_as_one_line_per_student_and_a_short_summary(round_):

@@ -471,6 +471,22 @@ def cmd_grades(course: Path) -> int:
     return 0
 
 
+def cmd_report(course: Path) -> int:
+    """class_report.html and class_report.csv (vaetp.grading.class_report)."""
+    from vaetp.grading import class_report
+
+    if not (course / "gradebook.db").exists() or not (course / "release" / ASSIGNMENT).is_dir():
+        raise Refused(f"no graded course in {course}: release, autograde and grades first "
+                      "(make release, make autograde, make grades)")
+    if not (course / REPORT_CSV).exists():
+        raise Refused(f"no {REPORT_CSV} in {course}: run the grades step first (make grades)")
+    start = time.perf_counter()
+    page, table = class_report.write_report(course, generate.solutions(master(course)),
+                                            course_id(course))
+    print(f"wrote {page} and {table} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # formgrader: JupyterLab on the course folder, for grading by hand
 # --------------------------------------------------------------------------------------------
@@ -618,6 +634,8 @@ def main(argv: list[str] | None = None) -> int:
     fb = sub.add_parser("feedback", help="nbgrader generate_feedback (HTML per student)")
     fb.add_argument("--student", help="only this student")
     sub.add_parser("grades", help=f"nbgrader export to {GRADES_CSV}, + {REPORT_CSV}")
+    sub.add_parser("report", help="class_report.html and .csv: what the class got wrong "
+                                  "(after grades)")
     ex = sub.add_parser("example-class", help="write a tiny class of 3 submissions (walkthrough)")
     ex.add_argument("--out", type=Path, default=ROOT / "build" / "example_class")
     fg = sub.add_parser("formgrader", help="JupyterLab on the course folder; prints the Formgrader's URL")
@@ -661,6 +679,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_feedback(course, args.student)
     if args.step == "example-class":
         return cmd_example_class(course, args.out)
+    if args.step == "report":
+        return cmd_report(course)
     return cmd_grades(course)
 
 
