@@ -46,6 +46,7 @@ def load_solution():
 
 
 def failures(decoder, encoder):
+    """What the check cell finds (every graded test's property, the hidden test's included)."""
     return {r.name: r.message for r in checks.run_checks(decoder, encoder) if not r.passed}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from check_cells import assert_check_cell_agrees
 from keras import ops
 
 from vaetp import anomaly_checks as anomaly
@@ -63,12 +64,18 @@ def judge(checks, record, *args):
 
 
 def score_failures(function, seed=0):
+    """The graded tests' failures; the student's check cell must say the same (same record)."""
     record = anomaly.extract_anomaly_scores(function, LATENT, PIXELS, seed=seed)
-    return judge(SCORE_CHECKS, record, LATENT, PIXELS)
+    found = judge(SCORE_CHECKS, record, LATENT, PIXELS)
+    assert_check_cell_agrees(found, anomaly.check_anomaly_scores_all, record, LATENT, PIXELS)
+    return found
 
 
 def roc_failures(function, seed=0):
-    return judge(ROC_CHECKS, roc_checks.extract_roc_auc(function, seed=seed))
+    record = roc_checks.extract_roc_auc(function, seed=seed)
+    found = judge(ROC_CHECKS, record)
+    assert_check_cell_agrees(found, roc_checks.check_roc_auc, record)
+    return found
 
 
 def scores_with(combine):

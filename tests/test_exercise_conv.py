@@ -9,6 +9,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from check_cells import assert_check_cell_agrees
 from keras import layers, ops
 
 from vaetp import calls, conv_checks
@@ -204,7 +205,7 @@ def test_a_missing_or_non_model_encoder_is_recorded_and_named(conv_encoder, expe
         with pytest.raises(AnswerMismatch, match=re.escape(expected)):
             check()
     conv_checks.check_conv_vae(conv_encoder, reference[1], LATENT, BUDGET)
-    assert "2 problems to fix" in capsys.readouterr().out
+    assert "3 problems to fix" in capsys.readouterr().out  # one per graded test, hidden included
 
 
 def test_an_encoder_that_crashes_is_recorded_not_raised(reference):
@@ -221,6 +222,7 @@ def test_an_encoder_that_crashes_is_recorded_not_raised(reference):
 # --------------------------------------------------------------------------------------------
 
 def judged(record):
+    """The graded tests' verdicts; the student's check cell must say the same."""
     found = {}
     for name, check in verdicts(record).items():
         try:
@@ -228,6 +230,8 @@ def judged(record):
             found[name] = ""
         except AnswerMismatch as err:
             found[name] = str(err)
+    assert_check_cell_agrees({k: v for k, v in found.items() if v}, conv_checks.check_conv_vae,
+                             record, record, LATENT, BUDGET)
     return found
 
 

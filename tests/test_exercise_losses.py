@@ -12,6 +12,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from check_cells import assert_check_cell_agrees
 from course_paths import ROOT
 from keras import ops
 
@@ -32,12 +33,16 @@ def solution(name):
 
 
 def failures(tests, function, dim):
+    """The graded tests' failures; the student's check cell must say the same."""
     found = {}
     for name, check in tests.items():
         try:
             check(function, dim)
         except AssertionError as err:
             found[name] = str(err)
+    check_cell = (loss_checks.check_kl_divergence if tests is KL_TESTS
+                  else loss_checks.check_reconstruction_loss)
+    assert_check_cell_agrees(found, check_cell, function, dim)
     return found
 
 
@@ -74,7 +79,7 @@ def test_a_missing_or_crashing_kl_is_named(capsys):
     assert "there is no `kl_divergence`" in failures(KL_TESTS, None, LATENT)["shape"]
     assert "raised NameError" in failures(KL_TESTS, lambda m, v: undefined_name, LATENT)["values"]  # noqa: F821
     loss_checks.check_kl_divergence(None, LATENT)
-    assert "2 problems to fix" in capsys.readouterr().out
+    assert "3 problems to fix" in capsys.readouterr().out  # one per graded test, hidden included
 
 
 def test_the_tps_reconstruction_loss_passes_every_test():

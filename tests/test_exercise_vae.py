@@ -6,6 +6,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from check_cells import assert_check_cell_agrees
 from keras import layers, ops
 
 from vaetp import calls, vae_checks
@@ -42,12 +43,14 @@ def tp():
 
 
 def failures(vae, tp):
+    """The graded tests' failures; the student's check cell must say the same."""
     found = {}
     for name, check in TESTS.items():
         try:
             check(vae, tp["encoder"], tp["decoder"], PIXELS)
         except AssertionError as err:
             found[name] = str(err)
+    assert_check_cell_agrees(found, vae_checks.check_vae, vae, tp["encoder"], tp["decoder"], PIXELS)
     return found
 
 
@@ -88,7 +91,7 @@ def test_no_vae_and_a_record_read_back(tp, capsys):
     again = calls.from_bytes(calls.to_bytes(record), "vae")
     assert failures(again, {"encoder": None, "decoder": None}) == failures(vae, tp)
     vae_checks.check_vae(vae, tp["encoder"], tp["decoder"], PIXELS)
-    assert "1 problem to fix" in capsys.readouterr().out
+    assert "2 problems to fix" in capsys.readouterr().out  # the hidden test's property too
 
 
 # --------------------------------------------------------------------------------------------

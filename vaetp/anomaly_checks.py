@@ -334,13 +334,15 @@ def check_anomaly_scores_noise(anomaly_scores: Any, latent_dim: int, original_di
 
 
 def check_anomaly_scores_all(anomaly_scores: Any, latent_dim: int, original_dim: int) -> None:
-    """The student's check cell for `anomaly_scores`."""
+    """The student's check cell for `anomaly_scores`: every property the grader checks."""
     record = calls.live_or_recorded(
         anomaly_scores, lambda f: extract_anomaly_scores(f, latent_dim, original_dim))
     verdicts = calls.run_verdicts({
         "one score per image": lambda: check_anomaly_scores_shape(record, latent_dim, original_dim),
         "reconstruction + KL with z_mean": lambda: check_anomaly_scores_values(record, latent_dim,
                                                                                original_dim),
+        "noise images, scored twice, and a single image":
+            lambda: check_anomaly_scores_noise(record, latent_dim, original_dim),
     })
     calls.print_verdicts("Checking anomaly_scores:", verdicts,
                          "All checks passed: your scores are the negative ELBO of each image.")

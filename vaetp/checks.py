@@ -519,6 +519,10 @@ CHECKS: dict[str, Callable[..., None]] = {
     "output layer": check_output_layer,
     "parameter count": check_parameter_count,
     "composition with the encoder": check_composition,
+    # the hidden test's properties (its inputs stay the grader's): a student told "passed"
+    # keeps the points
+    "computes the TP's function": check_computes_tp_function,
+    "every weight learns": check_every_weight_learns,
 }
 
 
@@ -538,6 +542,8 @@ def _passed_text(name: str, spec: DecoderSpec) -> str:
         "output layer": f"Dense {spec.output_units}, {spec.output_activation}",
         "parameter count": f"{spec.n_params:,}",
         "composition with the encoder": f"decoder(encoder(inputs)) has shape (None, {spec.output_units})",
+        "computes the TP's function": "sigmoid(relu(z W1 + b1) W2 + b2) with its own weights",
+        "every weight learns": "every weight is trainable and gets the TP's gradient",
     }[name]
 
 

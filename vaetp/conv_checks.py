@@ -769,13 +769,15 @@ def check_conv_outputs_are_probabilities(conv_encoder: Any, conv_decoder: Any,
 
 def check_conv_vae(conv_encoder: Any, conv_decoder: Any, latent_dim: int,
                    conv_budget: int) -> None:
-    """The student's check cell: every visible check, in plain words."""
+    """The student's check cell: every property the grader checks, in plain words."""
     record = _record(conv_encoder, conv_decoder, latent_dim)
     verdicts = calls.run_verdicts({
         "shapes: images (28, 28, 1) -> [z_mean, z_log_var, z] -> images":
             lambda: check_conv_shapes(record, record, latent_dim),
         f"a convolution, and at most {int(conv_budget):,} parameters":
             lambda: check_conv_budget(record, record, latent_dim, conv_budget),
+        "pixels in [0, 1], z sampled, the KL added by the encoder":
+            lambda: check_conv_outputs_are_probabilities(record, record, latent_dim),
     })
     calls.print_verdicts("Checking conv_encoder and conv_decoder:", verdicts,
                          "All checks passed: your convolutional VAE has the right shapes and "

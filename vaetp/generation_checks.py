@@ -237,7 +237,7 @@ def check_generation_from_prior(generate_digits: Any, latent_dim: int, original_
 
 
 def check_generate_digits(generate_digits: Any, latent_dim: int, original_dim: int) -> None:
-    """The student's check cell: every visible check, in plain words."""
+    """The student's check cell: every property the grader checks, in plain words."""
     record = calls.live_or_recorded(
         generate_digits, lambda f: extract_generation(f, latent_dim, original_dim))
     verdicts = calls.run_verdicts({
@@ -245,6 +245,8 @@ def check_generate_digits(generate_digits: Any, latent_dim: int, original_dim: i
             lambda: check_generation_shape(record, latent_dim, original_dim),
         "fresh digits on each call, the same digits for the same seed":
             lambda: check_generation_seeds(record, latent_dim, original_dim),
+        "codes drawn from the prior N(0, I), decoded by the given decoder":
+            lambda: check_generation_from_prior(record, latent_dim, original_dim),
     })
     calls.print_verdicts("Checking generate_digits:", verdicts,
                          "All checks passed: your function draws digits from the decoder.")

@@ -209,12 +209,15 @@ def check_kl_wide(kl_divergence: Any, latent_dim: int) -> None:
 
 
 def check_kl_divergence(kl_divergence: Any, latent_dim: int) -> None:
-    """The student's check cell: every visible check, in plain words."""
+    """The student's check cell: every property the grader checks, in plain words (the hidden
+    tests hide their inputs, not what they check)."""
     record = calls.live_or_recorded(kl_divergence, lambda f: extract_kl(f, latent_dim))
     verdicts = calls.run_verdicts({
         "one value per image": lambda: check_kl_shape(record, latent_dim),
         "the closed form (0 at the prior, and on typical codes)":
             lambda: check_kl_values(record, latent_dim),
+        "codes far from the prior (|mean| up to 10, variances from 3e-4 to 55)":
+            lambda: check_kl_wide(record, latent_dim),
     })
     calls.print_verdicts("Checking kl_divergence:", verdicts,
                          "All checks passed: your KL divergence matches the closed form.")
@@ -341,12 +344,13 @@ def check_reconstruction_wide(reconstruction_loss: Any, original_dim: int) -> No
 
 
 def check_reconstruction_loss(reconstruction_loss: Any, original_dim: int) -> None:
-    """The student's check cell."""
+    """The student's check cell: every property the grader checks."""
     record = calls.live_or_recorded(reconstruction_loss,
                                     lambda f: extract_reconstruction(f, original_dim))
     verdicts = calls.run_verdicts({
         "one value per image": lambda: check_reconstruction_shape(record, original_dim),
         "original_dim * binary cross-entropy": lambda: check_reconstruction_values(record, original_dim),
+        "predictions near 0 and 1": lambda: check_reconstruction_wide(record, original_dim),
     })
     calls.print_verdicts("Checking reconstruction_loss:", verdicts,
                          "All checks passed: your reconstruction loss matches the TP.")

@@ -139,10 +139,11 @@ def check_roc_auc_ties(roc_auc: Any) -> None:
 
 
 def check_roc_auc(roc_auc: Any) -> None:
-    """The student's check cell for `roc_auc`."""
+    """The student's check cell for `roc_auc`: every property the grader checks."""
     record = calls.live_or_recorded(roc_auc, extract_roc_auc)
     verdicts = calls.run_verdicts({
         "the probability that an anomaly scores higher": lambda: check_roc_auc_values(record),
+        "equal scores count one half": lambda: check_roc_auc_ties(record),
     })
     calls.print_verdicts("Checking roc_auc:", verdicts,
                          "All checks passed: your roc_auc measures how well the scores detect "

@@ -362,12 +362,14 @@ def check_vae_samples_and_adds_kl(vae: Any, encoder: Any, decoder: Any, original
 
 
 def check_vae(vae: Any, encoder: Any, decoder: Any, original_dim: int) -> None:
-    """The student's check cell."""
+    """The student's check cell: every property the grader checks."""
     record = calls.live_or_recorded(vae, lambda v: extract_vae(v, encoder, decoder, original_dim))
     verdicts = calls.run_verdicts({
         "images in, images out": lambda: check_vae_shapes(record, encoder, decoder, original_dim),
         "built from the encoder and the decoder":
             lambda: check_vae_uses_encoder_and_decoder(record, encoder, decoder, original_dim),
+        "a new sample z on each call, and one KL loss per call":
+            lambda: check_vae_samples_and_adds_kl(record, encoder, decoder, original_dim),
     })
     calls.print_verdicts("Checking vae:", verdicts,
                          "All checks passed: your VAE chains the encoder and the decoder.")
