@@ -58,3 +58,12 @@ c.OverwriteCells.add_missing_cells = True
 # Never copy trained weights lying next to the master into a release or a submission.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
                             "weights", "*.weights.h5"]
+
+# --- Feedback (vaetp/grading/feedback.py): each graded cell named after what it is, a failed
+# test as its plain sentence, "not graded yet" (not 0) for a question nobody graded by hand.
+c.GenerateFeedback.exporter_class = "vaetp.grading.feedback.FeedbackExporter"
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "vaetp.grading.feedback.FeedbackDetails",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
