@@ -43,7 +43,7 @@ from pathlib import Path
 import nbformat
 
 from vaetp.grading import release as release_audit
-from vaetp.grading import report
+from vaetp.grading import feedback, report
 from vaetp.grading import layout
 from vaetp.grading import moodle
 from vaetp.grading.csp import protect_feedback_page
@@ -418,6 +418,14 @@ def cmd_feedback(course: Path, student: str | None) -> int:
         print(f"no feedback for: {', '.join(missing)}", file=sys.stderr)
         return 1
     print(f"feedback: {course / 'feedback'}/<student>/{ASSIGNMENT}/{Path(NOTEBOOK).stem}.html")
+    pending = feedback.ungraded_questions(course, course_id(course), ASSIGNMENT, NOTEBOOK_ID)
+    pending = {s: n for s, n in pending.items() if not student or s == student}
+    if pending:
+        print(f"WARNING: {len(pending)} student(s) have questions not graded yet; their feedback "
+              "says so at the top and 'not graded yet' under each: "
+              + "; ".join(f"{s} ({' '.join(n)})" for s, n in sorted(pending.items()))
+              + ". Grade them in the Formgrader, then run the feedback step again.",
+              file=sys.stderr)
     return 0
 
 
@@ -441,13 +449,15 @@ def cmd_grades(course: Path) -> int:
         rows = list(csv.DictReader(fh))
     fields = list(rows[0].keys()) if rows else ["student_id"]
     sandboxes = {s: report.grading_sandbox(course, s) for s in students(course)}
+    names, scores, max_score, auto_max = report.cell_scores(course, course_id(course))
     with grades_csv.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields + ["decoder_cell", "sandbox"])
+        writer = csv.DictWriter(fh, fieldnames=fields + ["decoder_cell", "sandbox", "not_graded"])
         writer.writeheader()
         for row in rows:
+            unmarked = [n for n, x in scores.get(row["student_id"], {}).items() if x is None]
             writer.writerow({**row, "decoder_cell": kinds.get(row["student_id"], ""),
-                             "sandbox": sandboxes.get(row["student_id"], "")})
-    names, scores, max_score, auto_max = report.cell_scores(course, course_id(course))
+                             "sandbox": sandboxes.get(row["student_id"], ""),
+                             "not_graded": len(unmarked) if row["student_id"] in scores else ""})
     unsandboxed = sorted(s for s, mode in sandboxes.items() if mode != "bubblewrap")
     if unsandboxed:
         print(f"WARNING: graded without a sandbox: {', '.join(unsandboxed)}", file=sys.stderr)
@@ -460,10 +470,18 @@ def cmd_grades(course: Path) -> int:
             cells = [scores[student].get(name) for name in names]
             total = sum(x or 0 for x in cells)
             writer.writerow([student, f"{total:g}", f"{max_score:g}", *[
-                "" if x is None else f"{x:g}" for x in cells], kinds.get(student, ""),
+                report.NOT_GRADED if x is None else f"{x:g}" for x in cells], kinds.get(student, ""),
                 sandboxes.get(student, ""),
                 report.notes(course, student, kinds.get(student), scores[student],
                              course_id(course))])
+    pending = {s: [n for n, x in scores[s].items() if x is None] for s in sorted(scores)}
+    pending = {s: names_ for s, names_ in pending.items() if names_}
+    if pending:
+        print(f"WARNING: questions not graded yet (counted 0 in {GRADES_CSV}'s score, "
+              f"'{report.NOT_GRADED}' in {REPORT_CSV}): "
+              + "; ".join(f"{s} ({' '.join(n)})" for s, n in pending.items())
+              + ". Grade them in the Formgrader, then run the grades and feedback steps again.",
+              file=sys.stderr)
     print(f"wrote {grades_csv} (nbgrader export + decoder_cell, sandbox) and {report_csv} "
           "(per test, notes)")
     with report_csv.open(encoding="utf-8") as fh:
