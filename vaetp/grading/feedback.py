@@ -30,6 +30,7 @@ from typing import Any
 import nbformat
 from nbconvert.exporters import HTMLExporter
 from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import List
 from traitlets.config import Config
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
@@ -141,6 +142,11 @@ def not_graded(grade: Any) -> bool:
 class FeedbackDetails(NbGraderPreprocessor):
     """After nbgrader's GetGrades: each tracked cell's title (from the course's master) and,
     for the questions nobody graded yet, `not_graded`; the count in `resources`."""
+
+    # HTMLExporter configures NbConvertBase.display_data_priority; as in nbgrader's GetGrades,
+    # a configurable copy keeps traitlets from warning that this class ignores it
+    display_data_priority = List(['text/html', 'application/pdf', 'text/latex', 'image/svg+xml',
+                                  'image/png', 'image/jpeg', 'text/plain']).tag(config=True)
 
     def preprocess(self, nb: nbformat.NotebookNode, resources: dict):
         from nbgrader.api import Gradebook
