@@ -180,10 +180,6 @@ def notes(course: Path, student: str, kind: str | None, scores: dict[str, float 
     if kind is None:
         return "no submission"
     found = grading_notes(course, student)
-    pending = sorted(name for name, score in scores.items() if score is None)
-    if pending:
-        words = f"{len(pending)} question(s) not graded yet: {' '.join(pending)}"
-        found = f"{words}; {found}" if found else words
     odd = points_without_an_answer(course, student, scores, course_id)
     if odd:
         flag = ("LOOK: points on exercises whose answer cell is exactly as released: "
