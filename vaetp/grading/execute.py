@@ -11,7 +11,10 @@ gradebook):
    the record, a few MB of numbers, is the only thing kept from the kernel. Cells after the
    last graded cell are not run: the verdicts do not need them (their outputs are empty).
    Nor are the cells that the master tags `skip-when-grading` (training, figures): every
-   exercise is judged on inputs the grader chooses, so none needs a trained model.
+   exercise is judged on inputs the grader chooses, so none needs a trained model. The cells not
+   run keep their outputs from the notebook as handed in, under a note that says so (cleaned
+   later by `SanitizeOutputs`, like every output), so that the student's feedback shows their
+   own figures.
 3. The kernel and its sandbox are destroyed.
 4. The judge (`vaetp.grading.judge`), a fresh sandboxed process, runs each graded cell's code,
    taken from the gradebook (hidden tests included), against the records.

@@ -15,8 +15,9 @@ graded by hand as "Score: 0.0 / 1.0". This course's page (`nbgrader_config.py` s
   hand mark nor an automatic score for it: an unanswered question is a 0, "No response.");
 - fits the page: long lines wrap or scroll inside their box, images are at most the page's width.
 
-The template (`templates/vaetp_feedback/index.html.j2`) extends nbgrader's; no script is added
-(the page's Content-Security-Policy allows none, `vaetp.grading.csp`).
+The template (`templates/vaetp_feedback/index.html.j2`) extends nbgrader's; no script is added,
+and the exporter puts the page's Content-Security-Policy in (`vaetp.grading.csp`), whether the
+page is made by `make feedback`, `nbgrader generate_feedback` or the Formgrader's button.
 """
 
 from __future__ import annotations
@@ -67,6 +68,16 @@ class FeedbackExporter(HTMLExporter):
         config.FeedbackExporter.extra_template_paths = [
             *config.HTMLExporter.get("extra_template_paths", []), _nbgrader_template_dir()]
         super().__init__(config=config, **kwargs)
+
+    def from_notebook_node(self, nb: nbformat.NotebookNode, resources: dict | None = None,
+                           **kw: Any):
+        """The page, with no script of its own and a policy that runs none
+        (`csp.protect_feedback_page`), however it is made: `make feedback`, `nbgrader
+        generate_feedback`, or the Formgrader's button."""
+        from vaetp.grading.csp import protect_feedback_page
+
+        page, resources = super().from_notebook_node(nb, resources, **kw)
+        return protect_feedback_page(page), resources
 
 
 def _one_line(text: str) -> str:
