@@ -21,6 +21,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+#: A grading round of its own: eight steps of tools/grade.py, about 1.5 minutes on 2 cores.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 GRADE = ROOT / "tools" / "grade.py"
 NOTEBOOK = Path("vae") / "vae_tp.ipynb"
