@@ -63,10 +63,13 @@ class FeedbackExporter(HTMLExporter):
         config.FeedbackExporter.template_name = TEMPLATE_NAME
         config.FeedbackExporter.extra_template_basedirs = [str(TEMPLATE_DIR),
                                                            _nbgrader_template_dir()]
-        # where `{% extends 'feedback/index.html.j2' %}` finds nbgrader's page (and the paths
-        # GenerateFeedback gives, for its bootstrap.min.css)
+        # where `{% extends 'feedback/index.html.j2' %}` finds nbgrader's page, and its
+        # bootstrap.min.css (as GenerateFeedback gives it), however the exporter is made
+        bootstrap = os.path.join(os.path.dirname(_nbgrader_template_dir()), "static",
+                                 "node_modules", "bootstrap", "dist", "css")
+        paths = list(config.HTMLExporter.get("extra_template_paths", []))
         config.FeedbackExporter.extra_template_paths = [
-            *config.HTMLExporter.get("extra_template_paths", []), _nbgrader_template_dir()]
+            *paths, *([bootstrap] if bootstrap not in paths else []), _nbgrader_template_dir()]
         super().__init__(config=config, **kwargs)
 
     def from_notebook_node(self, nb: nbformat.NotebookNode, resources: dict | None = None,
