@@ -67,7 +67,8 @@ e2e: e2e-install  ## end-to-end tests: JupyterLab in Chromium, and a JupyterHub 
 # folder (default: this repository); SUBMISSIONS: submissions to import first, Moodle's zip
 # (or folder) or <student>/vae/vae_tp.ipynb or <student>.ipynb; STUDENT: only that student; FORCE=1: replace
 # differing submissions already imported, and regrade; JOBS: notebooks graded at once;
-# SOLUTIONS=0: release without solutions/ (graded run); SANDBOX=off: grade without the bubblewrap
+# SOLUTIONS=0: release without solutions/ (graded run), STUCK="...": what its notebook tells a stuck
+# student to do instead of `%load`; SANDBOX=off: grade without the bubblewrap
 # sandbox (explicit; the report says so). Grading always runs in fast mode.
 # Moodle (docs/instructor.md, "Moodle"): SUBMISSIONS may be Moodle's "Download all submissions"
 # zip or its folder; ROSTER: the CSV mapping Moodle's students to student ids (default
@@ -85,7 +86,7 @@ DOWNLOAD_ARGS = $(if $(ROSTER),--roster "$(ROSTER)",) $(if $(DUEDATE),--duedate 
 .PHONY: release release-zip import autograde feedback grades report example-class formgrader export-moodle
 
 release: $(STAMP)  ## nbgrader release into $(COURSE)/release/ (SOLUTIONS=0: no solutions/)
-	$(GRADE) release $(if $(filter 0 no false off,$(SOLUTIONS)),--no-solutions,)
+	$(GRADE) release $(if $(filter 0 no false off,$(SOLUTIONS)),--no-solutions,) $(if $(STUCK),--stuck "$(STUCK)",)
 
 release-zip: $(STAMP)  ## zip the release for an LMS: $(COURSE)/vae_release.zip
 	$(GRADE) zip

@@ -34,13 +34,16 @@ c.GradingExecute.notebook_timeout = int(os.environ.get("VAE_TP_NOTEBOOK_TIMEOUT"
 # (VAE_TP_SANDBOX=off turns it off, and the report says so), never runs the graded test cells in
 # the student's kernel, and writes into them the verdicts of vaetp.grading.judge. SanitizeOutputs
 # then makes every output and markdown cell safe to show in a browser (Formgrader, feedback); it
-# comes after SaveAutoGrades, which tells an unanswered answer cell by its checksum.
+# comes after SaveAutoGrades, which tells an unanswered answer cell by its checksum. KeepHandMarks,
+# between them, keeps a hand mark only on an answer unchanged since it was graded, and flags the
+# changed ones for hand grading again (vaetp/grading/handmarks.py).
 c.Autograde.autograde_preprocessors = [
     "vaetp.grading.execute.GradingExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "vaetp.grading.limits.GradingLimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
+    "vaetp.grading.handmarks.KeepHandMarks",
     "vaetp.grading.sanitize.SanitizeOutputs",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
@@ -58,3 +61,12 @@ c.OverwriteCells.add_missing_cells = True
 # Never copy trained weights lying next to the master into a release or a submission.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
                             "weights", "*.weights.h5"]
+
+# --- Feedback (vaetp/grading/feedback.py): each graded cell named after what it is, a failed
+# test as its plain sentence, "not graded yet" (not 0) for a question nobody graded by hand.
+c.GenerateFeedback.exporter_class = "vaetp.grading.feedback.FeedbackExporter"
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "vaetp.grading.feedback.FeedbackDetails",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

@@ -86,3 +86,13 @@ def test_a_student_is_reported_once_when_nbgrader_writes_the_graded_notebook(tmp
     assert lines[2].startswith("[3/3] carol: ")
     # carol's seconds run from alice's end (the same job), bob's from the round's start
     assert watch.done["carol"] < watch.done["bob"]
+
+
+def test_hand_marks_the_grader_removed_are_shown_to_the_instructor():
+    """vaetp/grading/handmarks.py logs a changed answer whose mark it removed: the instructor
+    must read it (and grade that answer again), whatever else the log holds."""
+    changed = ("carol: the answer to question_overfitting changed since it was graded by hand: "
+               "its mark (0.5) and comment are removed; grade it again in the Formgrader")
+    summary = progress.summarise_log(NBGRADER_LOG + f"[AutogradeApp | WARNING] {changed}\n")
+    assert "hand marks: 1 question(s) to look at again in the Formgrader:" in summary
+    assert "  " + changed in summary

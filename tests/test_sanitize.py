@@ -159,6 +159,26 @@ def feedback_page(nb: nbformat.NotebookNode) -> str:
     return body
 
 
+@functools.cache
+def _course_exporter():
+    from traitlets.config import Config
+
+    from vaetp.grading.feedback import FeedbackExporter
+
+    config = Config()
+    config.HTMLExporter.extra_template_paths = [_bootstrap_css()]  # as GenerateFeedback sets
+    return FeedbackExporter(config=config)
+
+
+def course_feedback_page(nb: nbformat.NotebookNode) -> str:
+    """The page `make feedback` makes: the course's template (vaetp/grading/feedback.py),
+    which names the cells, shows a failed test's message and 'not graded yet'."""
+    resources = {"nbgrader": {"notebook": "vae_tp", "score": 1, "max_score": 2,
+                              "late_penalty": 0, "not_graded": 1, "not_graded_points": 1}}
+    body, _ = _course_exporter().from_notebook_node(nb, resources=resources)
+    return body
+
+
 def formgrader_page(nb: nbformat.NotebookNode) -> str:
     """The page the Formgrader serves for a submission (its formgrade template)."""
     exporter = _exporter("formgrade")
@@ -193,7 +213,8 @@ def graded(cells, **metadata) -> nbformat.NotebookNode:
 
 
 def assert_inert(nb: nbformat.NotebookNode, what: str) -> None:
-    for name, render in (("feedback", feedback_page), ("formgrader", formgrader_page)):
+    for name, render in (("feedback", feedback_page), ("course feedback", course_feedback_page),
+                         ("formgrader", formgrader_page)):
         problems = live_html_problems(between_markers(render(nb)))
         assert not problems, f"{what}: live HTML in the {name} page: {problems}"
 
@@ -241,7 +262,14 @@ def test_a_payload_in_an_error_message_is_inert(kind):
     error = nbformat.v4.new_output("error", ename=payload, evalue=payload,
                                    traceback=[payload, "\x1b[0;31m" + payload + "\x1b[0m"])
     stream = nbformat.v4.new_output("stream", name="stderr", text=payload)
-    assert_inert(graded([nbformat.v4.new_code_cell("raise X", outputs=[stream, error])]), kind)
+    # the course's feedback shows a graded test's message, and the grader's note, as sentences
+    note = nbformat.v4.new_output("stream", name="stdout",
+                                  text="[as handed in, not re-run by the grader " + payload)
+    test = nbformat.v4.new_code_cell("check()", outputs=[error], metadata={"nbgrader": {
+        "grade": True, "solution": False, "locked": True, "grade_id": "test_x", "points": 1,
+        "schema_version": 3, "score": 0}})
+    assert_inert(graded([nbformat.v4.new_code_cell("raise X", outputs=[stream, error, note]),
+                         test]), kind)
 
 
 def test_payloads_in_cell_metadata_attachments_and_notebook_metadata_are_inert():

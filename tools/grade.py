@@ -1,6 +1,6 @@
 """The instructor's day with nbgrader, one subcommand per step (see docs/instructor.md).
 
-    python tools/grade.py release   [--no-solutions]      # release/vae/ (+ release/solutions/)
+    python tools/grade.py release   [--no-solutions [--stuck TEXT]]  # release/vae/ (+ solutions/)
     python tools/grade.py zip                             # vae_release.zip, for an LMS
     python tools/grade.py import    --submissions DIR|ZIP [--roster CSV] [--duedate D] [--force]
     python tools/grade.py autograde [--submissions DIR|ZIP] [--roster CSV] [--student ID] [--force]
@@ -17,7 +17,9 @@ with a copy of nbgrader_config.py and of the master notebook if it has none.
 Solutions: `release` copies solutions/*.py to release/solutions/, next to release/vae/, where
 the student notebook's `# %load ../solutions/NAME.py` line finds them (the TP's own practice,
 for self-study). VAE_TP_SHIP_SOLUTIONS=0 or --no-solutions turns that off for a graded run;
-`release` then checks that no solution code and no hidden test is anywhere in release/.
+`release` then checks that no solution code and no hidden test is anywhere in release/, and
+the notebook's "*Stuck?*" hints (uncomment the `%load` line) say what to do in this course
+instead (--stuck TEXT, or VAE_TP_STUCK_HELP).
 
 Submissions (`import` or `autograde --submissions DIR|ZIP`): Moodle's "Download all
 submissions" zip (or the folder it unzips to), with a roster mapping Moodle's names to student
@@ -43,7 +45,7 @@ from pathlib import Path
 import nbformat
 
 from vaetp.grading import release as release_audit
-from vaetp.grading import report
+from vaetp.grading import feedback, report
 from vaetp.grading import layout
 from vaetp.grading import moodle
 from vaetp.grading.csp import protect_feedback_page
@@ -129,7 +131,10 @@ def ship_solutions_default() -> bool:
     return os.environ.get(SHIP_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
-def cmd_release(course: Path, ship: bool) -> int:
+STUCK_ENV = "VAE_TP_STUCK_HELP"
+
+
+def cmd_release(course: Path, ship: bool, stuck: str | None = None) -> int:
     ensure_course(course)
     print(f"Release of '{ASSIGNMENT}' in {course / 'release'}; solutions "
           f"{'shipped (self-study)' if ship else 'NOT shipped (graded run)'}")
@@ -144,13 +149,24 @@ def cmd_release(course: Path, ship: bool) -> int:
     elif target.exists():
         shutil.rmtree(target)
         print("removed release/solutions/ of the previous release (solutions are off)")
+    released = course / "release" / ASSIGNMENT / NOTEBOOK
+    hints = 0
+    if not ship:  # no "*Stuck?* uncomment the %load line": the course's own words instead
+        nb = nbformat.read(released, as_version=4)
+        hints = release_audit.without_solution_hints(
+            nb, stuck or os.environ.get(STUCK_ENV) or release_audit.DEFAULT_STUCK_HELP)
+        nbformat.write(nb, released)
+        print(f"release/{ASSIGNMENT}/{NOTEBOOK}: {hints} cell(s) now say what to do when stuck "
+              f"(--stuck TEXT or {STUCK_ENV} gives the course's words) instead of `%load`")
     problems = release_audit.audit_release(course / "release", master(course), ship)
     for problem in problems:
         print("LEAK: " + problem, file=sys.stderr)
     if problems:
         return 1
-    released = course / "release" / ASSIGNMENT / NOTEBOOK
-    if course == ROOT or released.read_bytes() == generate.STUDENT.read_bytes():
+    if not ship:
+        print(f"release/{ASSIGNMENT}/{NOTEBOOK} is notebooks/{NOTEBOOK} without its `%load` "
+              "hints (solutions are off)")
+    elif course == ROOT or released.read_bytes() == generate.STUDENT.read_bytes():
         same = released.read_bytes() == generate.STUDENT.read_bytes()
         print(f"release/{ASSIGNMENT}/{NOTEBOOK} is {'identical to' if same else 'DIFFERENT from'} "
               f"notebooks/{NOTEBOOK}" + ("" if same else ": run `make generate` and commit"))
@@ -418,6 +434,14 @@ def cmd_feedback(course: Path, student: str | None) -> int:
         print(f"no feedback for: {', '.join(missing)}", file=sys.stderr)
         return 1
     print(f"feedback: {course / 'feedback'}/<student>/{ASSIGNMENT}/{Path(NOTEBOOK).stem}.html")
+    pending = feedback.ungraded_questions(course, course_id(course), ASSIGNMENT, NOTEBOOK_ID)
+    pending = {s: n for s, n in pending.items() if not student or s == student}
+    if pending:
+        print(f"WARNING: {len(pending)} student(s) have questions not graded yet; their feedback "
+              "says so at the top and 'not graded yet' under each: "
+              + "; ".join(f"{s} ({' '.join(n)})" for s, n in sorted(pending.items()))
+              + ". Grade them in the Formgrader, then run the feedback step again.",
+              file=sys.stderr)
     return 0
 
 
@@ -441,13 +465,15 @@ def cmd_grades(course: Path) -> int:
         rows = list(csv.DictReader(fh))
     fields = list(rows[0].keys()) if rows else ["student_id"]
     sandboxes = {s: report.grading_sandbox(course, s) for s in students(course)}
+    names, scores, max_score, auto_max = report.cell_scores(course, course_id(course))
     with grades_csv.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields + ["decoder_cell", "sandbox"])
+        writer = csv.DictWriter(fh, fieldnames=fields + ["decoder_cell", "sandbox", "not_graded"])
         writer.writeheader()
         for row in rows:
+            unmarked = [n for n, x in scores.get(row["student_id"], {}).items() if x is None]
             writer.writerow({**row, "decoder_cell": kinds.get(row["student_id"], ""),
-                             "sandbox": sandboxes.get(row["student_id"], "")})
-    names, scores, max_score, auto_max = report.cell_scores(course, course_id(course))
+                             "sandbox": sandboxes.get(row["student_id"], ""),
+                             "not_graded": len(unmarked) if row["student_id"] in scores else ""})
     unsandboxed = sorted(s for s, mode in sandboxes.items() if mode != "bubblewrap")
     if unsandboxed:
         print(f"WARNING: graded without a sandbox: {', '.join(unsandboxed)}", file=sys.stderr)
@@ -460,10 +486,18 @@ def cmd_grades(course: Path) -> int:
             cells = [scores[student].get(name) for name in names]
             total = sum(x or 0 for x in cells)
             writer.writerow([student, f"{total:g}", f"{max_score:g}", *[
-                "" if x is None else f"{x:g}" for x in cells], kinds.get(student, ""),
+                report.NOT_GRADED if x is None else f"{x:g}" for x in cells], kinds.get(student, ""),
                 sandboxes.get(student, ""),
                 report.notes(course, student, kinds.get(student), scores[student],
                              course_id(course))])
+    pending = {s: [n for n, x in scores[s].items() if x is None] for s in sorted(scores)}
+    pending = {s: names_ for s, names_ in pending.items() if names_}
+    if pending:
+        print(f"WARNING: questions not graded yet (counted 0 in {GRADES_CSV}'s score, "
+              f"'{report.NOT_GRADED}' in {REPORT_CSV}): "
+              + "; ".join(f"{s} ({' '.join(n)})" for s, n in pending.items())
+              + ". Grade them in the Formgrader, then run the grades and feedback steps again.",
+              file=sys.stderr)
     print(f"wrote {grades_csv} (nbgrader export + decoder_cell, sandbox) and {report_csv} "
           "(per test, notes)")
     with report_csv.open(encoding="utf-8") as fh:
@@ -605,6 +639,9 @@ def main(argv: list[str] | None = None) -> int:
     rel = sub.add_parser("release", help="nbgrader generate_assignment, + solutions unless turned off")
     rel.add_argument("--no-solutions", action="store_true",
                      help=f"do not ship solutions/ (same as {SHIP_ENV}=0)")
+    rel.add_argument("--stuck", help="without solutions: what the notebook tells a stuck "
+                     f"student to do, in place of the `%%load` hint (or ${STUCK_ENV}; default: "
+                     "read the check cell's message, then ask your teaching assistant)")
     sub.add_parser("zip", help=f"zip release/ into {ZIP_NAME} for an LMS")
     def download_options(sub_parser):
         sub_parser.add_argument("--roster", type=Path,
@@ -659,7 +696,8 @@ def main(argv: list[str] | None = None) -> int:
     # nbgrader's gradebook calls `alembic`, which is in this environment's bin/
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
     if args.step == "release":
-        return cmd_release(course, ship_solutions_default() and not args.no_solutions)
+        return cmd_release(course, ship_solutions_default() and not args.no_solutions,
+                           args.stuck)
     if args.step == "zip":
         return cmd_zip(course)
     if args.step == "autograde":

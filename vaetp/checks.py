@@ -153,8 +153,8 @@ class Anatomy:
 def _require_model(data: DecoderData) -> None:
     if data.kind == "missing":
         raise DecoderMismatch(
-            "there is no `decoder` yet: write it in the exercise cell (or uncomment its "
-            "`%load` line and run the cell twice), then run this cell again."
+            "there is no `decoder` yet: write it in the exercise cell (section 10) and run "
+            "that cell, then run this cell again."
         )
     if data.kind != "model":
         raise DecoderMismatch(

@@ -1,6 +1,7 @@
 """An instructor grades a student's answer to a question by hand in nbgrader's Formgrader, in a
 real browser (Debian's Chromium driven by Playwright), and the point reaches the gradebook and
-the exported grades (docs/instructor.md, step 7, "Grade the questions by hand").
+the exported grades (docs/instructor.md, step 5, "Grade the questions by hand"), and stays
+through a regrade of the unchanged notebook.
 
 A scratch course gets a release without solutions and one submission: the simulated student
 "hand" (tools/simulated_class.py), who solves every exercise and answers question 1 (the markdown
@@ -25,7 +26,9 @@ need it), the page shows no error, and the TP's formulas are laid out by the bro
   that grade, no longer needing a manual grade, and the comment;
 - `tools/grade.py grades` exports, for that student, a score one point above the export made
   before (the autograded score, which is full marks on the autograded tests), out of the same
-  max_score.
+  max_score;
+- a forced regrade (`autograde --force`, the notebook unchanged) keeps the mark and the comment,
+  without sending the question back to manual grading, and the feedback shows the point.
 
 A screenshot of the graded cell goes to build/e2e/screenshots/formgrader-manual-grade.png (or
 the folder VAE_TP_E2E_SCREENSHOTS names); the server's log to build/e2e/.
@@ -34,6 +37,7 @@ the folder VAE_TP_E2E_SCREENSHOTS names); the server's log to build/e2e/.
 from __future__ import annotations
 
 import csv
+import html
 import os
 import shutil
 import sys
@@ -333,6 +337,18 @@ def test_instructor_grades_an_answer_by_hand_in_the_formgrader(graded_course, ju
     after = exported(course)
     assert float(after["score"]) == float(before["score"]) + POINTS, (before, after)
     assert float(after["max_score"]) == float(before["max_score"]) == max_score, (before, after)
+
+    # 7. A forced regrade of the unchanged notebook keeps the mark, and the feedback shows it.
+    grade(course, "autograde", "--force")
+    with Gradebook(db_url) as gradebook:
+        graded = gradebook.find_grade(GRADE_ID, NOTEBOOK_ID, ASSIGNMENT, STUDENT)
+        assert graded.manual_score == POINTS and not graded.needs_manual_grade, graded.to_dict()
+        assert gradebook.find_comment(GRADE_ID, NOTEBOOK_ID, ASSIGNMENT,
+                                      STUDENT).manual_comment == COMMENT
+    grade(course, "feedback")
+    feedback = (course / "feedback" / STUDENT / ASSIGNMENT / NOTEBOOK).with_suffix(".html")
+    page_text = html.unescape(feedback.read_text(encoding="utf-8"))
+    assert "not graded yet" not in page_text and COMMENT in page_text
 
     print(f"\n{STUDENT}: {before['score']} -> {after['score']} / {after['max_score']} after "
           f"{GRADE_ID} graded by hand; screenshot {shot}; timings (s): "

@@ -189,6 +189,17 @@ def hostile_notebook(release: Path, server: str) -> tuple[nbformat.NotebookNode,
         "raise ValueError(%r)" % img("error-message")))
     nb.cells.insert(at + 1, nbformat.v4.new_raw_cell(img("raw-html"),
                                                      metadata={"raw_mimetype": "text/html"}))
+    # Outputs handed in with a cell the grader does not run (a figure's cell): the feedback
+    # shows them as handed in, cleaned like every output.
+    figure = next(cell for cell in nb.cells if cell.get("id") == "loss-curves")
+    figure.outputs = [
+        nbformat.v4.new_output("display_data", {"text/html": img("handed-in-html"),
+                                                "text/plain": "a figure"}),
+        nbformat.v4.new_output("display_data", {"image/svg+xml": svg.replace(
+            "out-svg", "handed-in-svg")}),
+        nbformat.v4.new_output("stream", name="stdout", text=script("handed-in-stream")),
+    ]
+    names += ["handed-in-svg-onload", "handed-in-svg-script"]
     nb.metadata["title"] = "</title>%s<title>" % script("nb-title")
     return nb, names
 

@@ -12,6 +12,9 @@ One module per concern (docs/instructor.md, "Security model", tells the whole st
   which the sandbox hides from a graded kernel (it mounts an empty folder over this package);
 - `sanitize`: makes every student-made output and markdown cell safe for a browser;
 - `csp`: the Content-Security-Policy of the Formgrader's submission pages (a server extension);
+- `feedback`: the feedback page a student reads (cells named after what they are, failed tests
+  as plain sentences, "not graded yet" for a question nobody graded);
+- `handmarks`: a regrade keeps a hand mark only on an unchanged answer;
 - `limits`: caps text outputs; `markers`: the solution, hidden-test and `%load` markers;
 - `release`, `submissions` (import, and repair from the release), `report`, `layout`: the
   instructor's round (tools/grade.py).

@@ -11,7 +11,10 @@ gradebook):
    the record, a few MB of numbers, is the only thing kept from the kernel. Cells after the
    last graded cell are not run: the verdicts do not need them (their outputs are empty).
    Nor are the cells that the master tags `skip-when-grading` (training, figures): every
-   exercise is judged on inputs the grader chooses, so none needs a trained model.
+   exercise is judged on inputs the grader chooses, so none needs a trained model. The cells not
+   run keep their outputs from the notebook as handed in, under a note that says so (cleaned
+   later by `SanitizeOutputs`, like every output), so that the student's feedback shows their
+   own figures.
 3. The kernel and its sandbox are destroyed.
 4. The judge (`vaetp.grading.judge`), a fresh sandboxed process, runs each graded cell's code,
    taken from the gradebook (hidden tests included), against the records.
@@ -63,6 +66,11 @@ SKIP_TAG = "skip-when-grading"
 #: The largest record a probe may hand over (a decoder's weights are the largest).
 RECORD_BYTES = max(MAX_BYTES, calls.MAX_BYTES)
 SKIPPED_NOTE = "[not run by the grader: training and figures change no grade]\n"
+#: Above the outputs of a cell the grader did not run, shown from the notebook as handed in.
+AS_SUBMITTED_NOTE = ("[as handed in, not re-run by the grader: training and figures change no "
+                     "grade]\n")
+#: The grader's own errors, never taken from a notebook as handed in (the report counts them).
+GRADER_ENAMES = {NOT_RUN, TIMEOUT, KERNEL_DIED, OUTPUT_TOO_LARGE, GRADING_ERROR}
 
 
 def error_output(ename: str, message: str) -> NotebookNode:
@@ -204,6 +212,11 @@ class GradingExecute(Execute):
                  f"<course root>/{KEY_FILE}). Each student's grading inputs are drawn from an "
                  "HMAC of it: keep it out of releases and away from students."
     ).tag(config=True)
+    submitted_output_bytes = Integer(
+        3_000_000, help="Outputs shown as handed in, in bytes per notebook, for the cells the "
+        "grader does not run (figures, training logs); past that, a cell shows the grader's note "
+        "alone. They are cleaned like every output (SanitizeOutputs)."
+    ).tag(config=True)
     iopub_timeout = Integer(
         10, help="Seconds to wait for a cell's last output after its reply (a busy machine can "
         "delay it); past that, the cell is marked timed out and grading goes on."
@@ -241,9 +254,48 @@ class GradingExecute(Execute):
         master = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]))
         self._parameters = master_parameters(master / f"{info['notebook']}.ipynb")
         self._skipped = skipped_when_grading(master / f"{info['notebook']}.ipynb")
+        self._handed_in = self._outputs_as_handed_in(coursedir, info)
         key_file = Path(self.grading_key_file or Path(coursedir.root) / KEY_FILE)
         self._seed = student_seed(grading_key(key_file), info.get("student", ""),
                                   info["assignment"], info["notebook"])
+
+    def _outputs_as_handed_in(self, coursedir: Any, info: dict) -> dict[str, list]:
+        """{cell id: outputs} of the submitted notebook's code cells, within
+        `submitted_output_bytes` in the notebook's order (the rest: not shown). The submitted
+        notebook is the student's, repaired before grading; its outputs are what their own run
+        showed. Never the grader's own error names (the report counts those)."""
+        import nbformat
+
+        path = Path(coursedir.format_path(coursedir.submitted_directory, info.get("student", "."),
+                                          info["assignment"])) / f"{info['notebook']}.ipynb"
+        try:
+            submitted = nbformat.read(path, as_version=4)
+        except Exception:  # noqa: BLE001 - nothing to show: the grader's note stands
+            return {}
+        found: dict[str, list] = {}
+        left = self.submitted_output_bytes
+        for cell in submitted.cells:
+            if cell.get("cell_type") != "code" or not isinstance(cell.get("id"), str):
+                continue
+            outputs = [o for o in cell.get("outputs", []) if not (
+                o.get("output_type") == "error" and o.get("ename") in GRADER_ENAMES)]
+            size = _size(outputs)
+            if outputs and size <= left:
+                found[cell["id"]] = outputs
+                left -= size
+        return found
+
+    def _not_run(self, cell: NotebookNode, note: str | None) -> None:
+        """A code cell the grader does not run: its outputs as handed in, under a note saying
+        so; without any, `note` alone (or nothing)."""
+        handed_in = self._handed_in.get(cell.get("id"))
+        if handed_in:
+            cell.outputs = [NotebookNode(output_type="stream", name="stdout",
+                                         text=AS_SUBMITTED_NOTE), *handed_in]
+        else:
+            cell.outputs = [] if note is None else [
+                NotebookNode(output_type="stream", name="stdout", text=note)]
+        cell.execution_count = None
 
     # -- execution -------------------------------------------------------------------------
 
@@ -353,11 +405,10 @@ class GradingExecute(Execute):
         if index in self._tests or cell.cell_type != "code" or not cell.source.strip():
             return cell, resources
         if index > self._last:
-            cell.outputs, cell.execution_count = [], None  # not needed for any verdict
+            self._not_run(cell, None)  # not needed for any verdict
             return cell, resources
         if cell.get("id") in self._skipped and not cell.metadata.get("nbgrader", {}).get("solution"):
-            cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=SKIPPED_NOTE)]
-            cell.execution_count = None
+            self._not_run(cell, SKIPPED_NOTE)
             return cell, resources
         if self._stop_reason is None and self._deadline is not None \
                 and time.monotonic() >= self._deadline:

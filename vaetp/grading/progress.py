@@ -9,7 +9,8 @@ and TensorFlow notices. `run_logged` sends each nbgrader job's log to
 `<course>/logs/autograde-<time>/job-<k>.log`; `RoundProgress` follows those logs for each
 finished student (and reads their points from the gradebook), and `summarise_log` turns the
 logs into what an instructor must read: the known false alarms counted and explained once,
-nbgrader's errors shown as they are.
+the hand marks the grader removed or flagged (vaetp/grading/handmarks.py) and nbgrader's
+errors shown as they are.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ FALSE_ALARMS: dict[str, tuple[re.Pattern, str]] = {
                    "TensorFlow start-up notices from the graded kernels: harmless"),
 }
 _ERROR = re.compile(r"\|\s*(ERROR|CRITICAL)\s*\]|^Traceback|^\w+Error: ")
+#: What the grader did to marks given by hand (vaetp/grading/handmarks.py): shown as it is.
+_HAND_MARKS = re.compile(r"\|\s*WARNING\s*\]\s*(.*graded by hand.*)$")
 
 
 def log_folder(course: Path, step: str = "autograde") -> Path:
@@ -56,7 +59,11 @@ def summarise_log(text: str, max_errors: int = 5) -> list[str]:
     explanation, then nbgrader's error lines (the first `max_errors`)."""
     counts: Counter[str] = Counter()
     errors: list[str] = []
+    marks: list[str] = []
     for line in text.splitlines():
+        if (found := _HAND_MARKS.search(line)):
+            marks.append(found.group(1).strip())
+            continue
         for name, (pattern, _) in FALSE_ALARMS.items():
             if pattern.search(line):
                 counts[name] += 1
@@ -66,6 +73,11 @@ def summarise_log(text: str, max_errors: int = 5) -> list[str]:
                 errors.append(line.strip())
     lines = [f"{counts[name]} x {explanation}"
              for name, (_, explanation) in FALSE_ALARMS.items() if counts[name]]
+    if marks:
+        lines.append(f"hand marks: {len(marks)} question(s) to look at again in the Formgrader:")
+        lines += ["  " + m[:300] for m in marks[:20]]
+        if len(marks) > 20:
+            lines.append(f"  (and {len(marks) - 20} more in the log)")
     if errors:
         lines.append(f"{len(errors)} error line(s) from nbgrader, the first ones:")
         lines += ["  " + e[:300] for e in errors[:max_errors]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -46,3 +47,40 @@ def audit_release(release: Path, master_nb: nbformat.NotebookNode, ship: bool) -
                 if line in text:
                     problems.append(f"release/{rel}: contains {kind} code: {line!r}")
     return problems
+
+
+# --------------------------------------------------------------------------------------------
+# A release without solutions says what to do when stuck in that course, not `%load`
+# --------------------------------------------------------------------------------------------
+
+#: The course's own words for a student who is stuck, when no solution is shipped (the default
+#: of `tools/grade.py release --no-solutions`; `--stuck TEXT` or VAE_TP_STUCK_HELP replace it).
+DEFAULT_STUCK_HELP = ("read the check cell's message again: it names what to change. Still "
+                      "stuck? Ask your teaching assistant.")
+NO_SOLUTIONS = ("This release comes without the solutions: the commented `%load` line at the top "
+                "of the exercise cell finds no file here, leave it as it is.")
+#: From "*Stuck?*" to the end of its paragraph: the TP's `%load` hint.
+_STUCK = re.compile(r"\*Stuck\?\*.*?(?=\n[ \t]*\n|\Z)", re.S)
+_SOLUTION_FILE = re.compile(r"`solutions/[\w.-]+\.py`")
+
+
+def stuck_paragraph(help_text: str) -> str:
+    help_text = " ".join(help_text.split())
+    return f"*Stuck?* {help_text[:1].upper() + help_text[1:]} {NO_SOLUTIONS}"
+
+
+def without_solution_hints(nb: nbformat.NotebookNode, help_text: str = DEFAULT_STUCK_HELP) -> int:
+    """Rewrite, in place, the markdown cells of a release without solutions that point to them:
+    each "*Stuck?* ... `%load` ..." paragraph becomes the course's `help_text`, and a file of
+    solutions/ named elsewhere becomes "the course's solution". Only cells nbgrader does not
+    track (no checksum, no grade) are touched. Returns how many cells changed."""
+    changed = 0
+    for cell in nb.cells:
+        if cell.cell_type != "markdown" or "nbgrader" in cell.get("metadata", {}):
+            continue
+        source = _STUCK.sub(lambda _: stuck_paragraph(help_text), cell.source)
+        source = _SOLUTION_FILE.sub("the course's solution", source)
+        if source != cell.source:
+            cell.source = source
+            changed += 1
+    return changed

@@ -11,6 +11,8 @@ from vaetp.grading.layout import ASSIGNMENT, NOTEBOOK, NOTEBOOK_ID, autograded
 
 EXERCISE_ID = "decoder_exercise"
 STUB_MARK = "decoder = None"
+#: What the report writes for a question nobody graded yet (a marked 0 is written 0).
+NOT_GRADED = "not graded"
 GRADER_ERRORS = {"CellTimeoutError": "timed out", "KernelDied": "kernel died",
                  "OutputTooLarge": "output over the message bound",
                  "NotRunByGrader": "not run"}
@@ -101,9 +103,12 @@ def grading_notes(course: Path, student: str) -> str:
 
 def cell_scores(course: Path, course_id: str) -> tuple[
         list[str], dict[str, dict[str, float | None]], float, float]:
-    """The graded cells in notebook order, each student's score on each, the maximum score and
-    the maximum of the autograded cells (the questions are graded by hand)."""
+    """The graded cells in notebook order, each student's score on each (None: a question not
+    graded yet, which is not a 0), the maximum score and the maximum of the autograded cells
+    (the questions are graded by hand)."""
     from nbgrader.api import Gradebook
+
+    from vaetp.grading.feedback import not_graded
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id) as gb:
         notebook = gb.find_notebook(NOTEBOOK_ID, ASSIGNMENT)
@@ -115,7 +120,8 @@ def cell_scores(course: Path, course_id: str) -> tuple[
         scores: dict[str, dict[str, float | None]] = {}
         for sub in gb.assignment_submissions(ASSIGNMENT):
             nb = gb.find_submission_notebook(NOTEBOOK_ID, ASSIGNMENT, sub.student.id)
-            scores[sub.student.id] = {g.name: g.score for g in nb.grades}
+            scores[sub.student.id] = {g.name: None if not_graded(g) else g.score
+                                      for g in nb.grades}
     return names, scores, max_score, auto_max
 
 
