@@ -176,3 +176,35 @@ def test_every_graded_exercise_names_an_answer_cell_and_tests_of_the_master():
         assert any(t.startswith(exercise.test_prefix) for t in tests), (
             f"{exercise.name}: no graded test starts with {exercise.test_prefix!r}; fix "
             "test_prefix in vaetp/grading/exercises.py")
+
+
+@pytest.mark.parametrize(("fake", "words"), [
+    ('[ "$1" = "--version" ] && echo "Python 3.10.12"; exit 1',
+     "The course needs Python 3.11 or later; {python} is Python 3.10.12. Run make PYTHON=python3.11"),
+    ('case "$2" in *version_info*) exit 0;; esac; exit 1',
+     "{python} cannot create a virtual environment: install it first (Debian/Ubuntu: apt-get "
+     "install python3-venv)."),
+], ids=["python-3.10", "no-venv"])
+def test_make_setup_names_the_fix_for_an_old_python_or_a_missing_venv(tmp_path, fake, words):
+    python = tmp_path / "python3"
+    python.write_text("#!/bin/sh\n" + fake + "\n")
+    python.chmod(0o755)
+    done = subprocess.run(["make", "-s", "-C", str(ROOT), "setup", f"PYTHON={python}",
+                           f"VENV={tmp_path / 'venv'}"], capture_output=True, text=True)
+    assert done.returncode != 0
+    assert words.format(python=python) in done.stdout, done.stdout + done.stderr
+    assert not (tmp_path / "venv").exists()
+
+
+def test_the_package_installs_with_its_grading_subpackage_and_templates():
+    """A plain (non-editable) install has vaetp.grading and the feedback template."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = project["tool"]["setuptools"]["packages"]
+    on_disk = sorted(str(p.parent.relative_to(ROOT)).replace("/", ".")
+                     for p in (ROOT / "vaetp").rglob("__init__.py"))
+    assert sorted(packages) == on_disk
+    data = project["tool"]["setuptools"]["package-data"]["vaetp"]
+    assert "grading/templates/*/*" in data
+    assert project["project"]["requires-python"] == ">=3.11"
