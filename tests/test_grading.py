@@ -341,9 +341,11 @@ def test_the_round_reads_as_one_line_per_student_and_a_short_summary(round_):
     most = sum(simulated_class.graded_tests(release_nb).values())
     for _, _, name, points, _ in lines:
         assert points == f"{corpus[name].total:g} / {most:g} autograded points", (name, points)
-    log = re.search(r"^nbgrader's log of this round: (\S+)$", out, re.M)
+    log = re.search(r"^nbgrader's log of this round: (\S+)/$", out, re.M)
     assert log and Path(log.group(1)).parent == round_["course"] / "logs"
-    assert "Attribute 'checksum'" in Path(log.group(1)).read_text()
+    logs = sorted(Path(log.group(1)).glob("*.log"))
+    assert len(logs) == int(JOBS)  # one per job
+    assert "Attribute 'checksum'" in "".join(p.read_text() for p in logs)
     assert "Attribute 'checksum'" not in out
     assert len(re.findall(r"nbgrader warned that the checksum", out)) == 1
     assert len(out.splitlines()) < len(corpus) + 30, out[-3000:]

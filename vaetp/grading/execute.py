@@ -307,11 +307,12 @@ class GradingExecute(Execute):
         self._deadline = (time.monotonic() + self.notebook_timeout
                           if self.notebook_timeout and self.notebook_timeout > 0 else None)
         self._stop_reason: str | None = None
-        self.error_on_timeout = {
-            "ename": TIMEOUT, "evalue": "",
-            "traceback": [f"\x1b[0;31m{TIMEOUT}\x1b[0m: this cell ran longer than the grading "
-                          f"limit ({self.timeout} s per cell, {self.notebook_timeout} s per "
-                          "notebook) and was interrupted; an endless loop?"],
+        timed_out = (f"this cell ran longer than the grading limit ({self.timeout} s per cell, "
+                     f"{self.notebook_timeout} s per notebook) and was interrupted; an endless "
+                     "loop?")
+        self.error_on_timeout = {  # the message in evalue too: the feedback page shows that
+            "ename": TIMEOUT, "evalue": timed_out,
+            "traceback": [f"\x1b[0;31m{TIMEOUT}\x1b[0m: {timed_out}"],
         }
         started = time.monotonic()
         self._managers: list[Any] = []

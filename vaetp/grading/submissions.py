@@ -65,10 +65,12 @@ def import_submissions(course: Path, source: Path, force: bool,
         (folder / NOTEBOOK).write_bytes(data)
         (folder / (NOTEBOOK + ORIGINAL_SUFFIX)).unlink(missing_ok=True)  # a new one: repair anew
         (folder / "timestamp.txt").write_text(stamp + "\n", encoding="utf-8")
-        print(f"{'replaced' if student in conflicts else 'imported'} {student}: {label} "
-              f"(submitted {stamp})")
-        if student in conflicts:
+        if student in conflicts:  # rare, and it replaces someone's work: one line each
+            print(f"replaced {student}: {label} (submitted {stamp})")
             replaced.append(student)
+    if new:  # one line for the class, not one per student
+        shown = ", ".join(sorted(new)[:8]) + (f" and {len(new) - 8} more" if len(new) > 8 else "")
+        print(f"imported {len(new)} new submission(s) into {course / 'submitted'}: {shown}")
     unchanged = len(found) - len(new) - len(replaced)
     if unchanged:
         print(f"{unchanged} submission(s) already in submitted/, unchanged")
