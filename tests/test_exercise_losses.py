@@ -145,3 +145,28 @@ def test_a_numpy_kl_is_told_that_the_sampling_layer_needs_keras_ops():
 
     found = failures(KL_TESTS, numpy_kl, LATENT)
     assert set(found) == {"shape"} and "write it with keras.ops" in found["shape"]
+
+
+def test_a_kl_written_with_tensorflow_functions_passes_on_tensorflow():
+    """tf.reduce_sum / tf.exp work where the TP calls the KL (the Sampling layer, traced by
+    TensorFlow): the check does not call them NumPy, nor refuse them."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("a TensorFlow-backend answer")
+    import tensorflow as tf
+
+    def tf_kl(m, v):
+        return -0.5 * tf.reduce_sum(1 + v - tf.square(m) - tf.exp(v), axis=-1)
+
+    assert failures(KL_TESTS, tf_kl, LATENT) == {}
+
+
+def test_a_numpy_reconstruction_loss_is_told_before_vae_fit_crashes():
+    """It gives the right numbers on arrays, but `fit` traces the loss with symbolic tensors
+    (`Cannot convert a symbolic tf.Tensor to a numpy array`): the shape test says so, once."""
+    def numpy_bce(x, p):
+        x, p = np.asarray(x, "float64"), np.clip(np.asarray(p, "float64"), 1e-7, 1 - 1e-7)
+        return -np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=-1)
+
+    found = failures(RECON_TESTS, numpy_bce, PIXELS)
+    assert set(found) == {"shape"}, found
+    assert "inside vae.fit" in found["shape"] and "keras.losses.binary_crossentropy" in found["shape"]

@@ -63,17 +63,31 @@ def extract_kl(function: Any, latent_dim: int, seed: int = 0) -> CallRecord:
     return record
 
 
-def _symbolic_error(function: Any, latent_dim: int) -> str:
-    """'' when `function` works on symbolic Keras tensors, as the Sampling layer calls it
-    while the encoder is built; else the first line of the error."""
+def _symbolic_error(function: Any, width: int) -> str:
+    """'' when `function` works on the symbolic tensors Keras traces it with (the Sampling layer
+    while the encoder is built, the loss inside `fit`), else the first line of the error. The
+    tracing is the backend's own: a `tf.function` on TensorFlow (so tf.* functions pass, as they
+    do in the TP), `jax.eval_shape` on JAX, Keras symbolic inputs otherwise."""
     import keras
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out = function(keras.Input((latent_dim,)), keras.Input((latent_dim,)))
-        if not isinstance(out, keras.KerasTensor):
-            return f"it returns a {type(out).__name__}, not a Keras tensor"
+            backend = keras.backend.backend()
+            if backend == "tensorflow":
+                import tensorflow as tf
+
+                spec = tf.TensorSpec((None, int(width)), "float32")
+                tf.function(lambda a, b: function(a, b)).get_concrete_function(spec, spec)
+            elif backend == "jax":
+                import jax
+
+                shape = jax.ShapeDtypeStruct((8, int(width)), "float32")
+                jax.eval_shape(lambda a, b: function(a, b), shape, shape)
+            else:
+                out = function(keras.Input((int(width),)), keras.Input((int(width),)))
+                if not isinstance(out, keras.KerasTensor):
+                    return f"it returns a {type(out).__name__}, not a Keras tensor"
     except Exception as err:  # noqa: BLE001 - student code
         return f"{type(err).__name__}: {calls.first_line(err)}"
     return ""
@@ -181,9 +195,10 @@ def check_kl_shape(kl_divergence: Any, latent_dim: int) -> None:
     symbolic = record.facts.get("symbolic_error")
     if symbolic:
         raise AnswerMismatch(
-            f"kl_divergence works on arrays, but not on the symbolic tensors that the Sampling "
-            f"layer gives it when the encoder is built ({str(symbolic)[:200]}): write it with "
-            "keras.ops (ops.exp, ops.square, ops.sum), not NumPy.")
+            f"kl_divergence works on arrays, but not on the symbolic tensors that Keras traces "
+            f"it with (the Sampling layer does, when the encoder is built: "
+            f"{str(symbolic)[:200]}): write it with keras.ops (ops.exp, ops.square, ops.sum), "
+            "which work on every tensor and every backend; NumPy functions need actual numbers.")
 
 
 def check_kl_values(kl_divergence: Any, latent_dim: int) -> None:
@@ -270,6 +285,7 @@ def extract_reconstruction(function: Any, original_dim: int, seed: int = 0) -> C
         for name, (x, p) in reconstruction_inputs(seed, original_dim).items():
             record.calls[name] = calls.run(function, ops.convert_to_tensor(x),
                                            ops.convert_to_tensor(p))
+        record.facts["symbolic_error"] = _symbolic_error(function, int(original_dim))
     record.facts["original_dim"] = int(original_dim)
     return record
 
@@ -320,10 +336,18 @@ def _compare_reconstruction(record: CallRecord, call: str, rtol: float,
 
 
 def check_reconstruction_shape(reconstruction_loss: Any, original_dim: int) -> None:
-    """One loss per image: shape (batch,), for a batch of 8 and for a single image."""
+    """One loss per image: shape (batch,), for a batch of 8 and for a single image; and it
+    works on the symbolic tensors `fit` traces the loss with."""
     record = _reconstruction_record(reconstruction_loss, original_dim)
     _reconstruction_output(record, "typical")
     _reconstruction_output(record, "single")
+    symbolic = record.facts.get("symbolic_error")
+    if symbolic:
+        raise AnswerMismatch(
+            f"reconstruction_loss works on arrays, but not on the symbolic tensors that Keras "
+            f"traces the loss with inside vae.fit ({str(symbolic)[:200]}): write it with "
+            "keras.losses.binary_crossentropy or keras.ops, which work on every tensor and "
+            "every backend; NumPy functions need actual numbers.")
 
 
 def check_reconstruction_values(reconstruction_loss: Any, original_dim: int) -> None:
