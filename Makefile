@@ -131,7 +131,7 @@ export-moodle: $(STAMP)  ## $(COURSE)/moodle_grades.csv for Moodle's "Import gra
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 BENCH_ARGS ?=
-.PHONY: bench bench-full bench-grading bench-budgets bench-concurrency
+.PHONY: bench bench-full bench-grading bench-budgets bench-concurrency bench-report
 
 $(BENCH_STAMP): $(STAMP) bench/setup_venv.py
 	rm -rf $(BENCH_VENV)
@@ -142,6 +142,7 @@ bench: $(BENCH_STAMP)  ## per-epoch tables (one core, all cores) beside Keras, J
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/concurrency.py
 	$(BIN)/python bench/grading.py --students 10 --baseline
+	$(BIN)/python bench/class_report.py --students 300
 	$(BIN)/python bench/budgets.py --full
 
 bench-concurrency: $(STAMP)  ## N = 1, 2, 4, 8 notebook kernels training at once: throughput, epoch times, memory
@@ -152,6 +153,9 @@ bench-budgets: $(STAMP)  ## the whole notebook against its budgets: fast mode (3
 
 bench-grading: $(STAMP)  ## the grading rows alone: s per submission, sandboxed, not, and before the sandbox
 	$(BIN)/python bench/grading.py --students 10 --baseline
+
+bench-report: $(STAMP)  ## `make report` on a class of 300 (copies of 3 graded students): seconds
+	$(BIN)/python bench/class_report.py --students 300
 
 bench-full: $(BENCH_STAMP)  ## the same peers for the TP's 50 epochs: final validation loss (not in CI)
 	$(BIN)/python bench/bench.py --full --no-extras $(BENCH_ARGS)

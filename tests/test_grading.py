@@ -2,8 +2,10 @@
 
 One module-scoped run does what docs/instructor.md tells an instructor to do, with the real
 nbgrader, through the bubblewrap sandbox, in a scratch course folder: release (with solutions,
-then without), zip, autograde a flat folder of submissions, feedback, grades; then a
-resubmission refused, forced, regraded. The class (tools/simulated_class.py) is built from that
+then without), zip, autograde Moodle's "Download all submissions" zip with a roster and a due
+date, feedback, grades, report; then a resubmission refused, forced, regraded; then every answer
+graded by hand (as the Formgrader stores it), a late resubmission that changes one answer, and
+the grades exported for Moodle. The class (tools/simulated_class.py) is built from that
 release: every way a student notebook can go wrong and every trick we could think of, each
 with its exact expected score on each graded test of each exercise. Canaries in source/ and in
 another student's folder, a listening socket on the loopback, the gradebook, the repository's
@@ -44,6 +46,12 @@ NOTEBOOK = Path("vae") / "vae_tp.ipynb"
 CELL_TIMEOUT = "30"
 JOBS = "2"
 RESUBMITTER = "unsolved"  # hands in a correct notebook after the first round
+LATE_STUDENT = "sequential"  # hands in after the due date
+#: After hand grading, RESUBMITTER hands in again, late: the answer to question 1 (hand-graded)
+#: as before, a new answer to CHANGED_ANSWER.
+KEPT_ANSWER, CHANGED_ANSWER = "question_overfitting", "question_latent_space"
+DUE_DATE = "2026-12-04 23:59 UTC"
+ON_TIME, LATE = (2026, 12, 4, 18, 0, 0), (2026, 12, 5, 9, 15, 0)
 CANARY_OWNER = "hand"  # the spy targets a canary next to this student's submission
 #: Every graded cell's points: the autograded tests and the questions graded by hand.
 MAX_SCORE = sum(cell.metadata["nbgrader"]["points"]
@@ -144,6 +152,67 @@ def release_text(course: Path) -> dict[str, str]:
     return texts
 
 
+def participants(names) -> dict[str, int]:
+    """Moodle's participant number of each student (its download names carry it)."""
+    return {name: 101 + i for i, name in enumerate(sorted(names))}
+
+
+def full_name(name: str) -> tuple[str, str]:
+    """A student's first and last names in the roster (and so in Moodle's download names)."""
+    return re.sub(r"[^A-Za-z0-9]+", " ", name).strip().title(), "Tester"
+
+
+def write_roster(path: Path, names) -> None:
+    """The roster an instructor exports from Moodle: one row per student."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["student_id", "participant_id", "first_name", "last_name", "email"])
+        for name, number in participants(names).items():
+            writer.writerow([name, number, *full_name(name), f"{name}@example.edu"])
+
+
+def moodle_download(path: Path, notebooks: dict[str, bytes],
+                    dates: dict[str, tuple[int, ...]]) -> Path:
+    """Moodle's "Download all submissions" zip: a folder per student named after them
+    (`<full name>_<participant>_assignsubmission_file_/`), each file dated by Moodle."""
+    numbers = participants(notebooks)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in notebooks.items():
+            folder = f"{' '.join(full_name(name))}_{numbers[name]}_assignsubmission_file_"
+            archive.writestr(zipfile.ZipInfo(f"{folder}/vae_tp.ipynb",
+                                             date_time=dates.get(name, ON_TIME)), data)
+    return path
+
+
+def hand_grade_everyone(course: Path) -> dict[str, dict[str, float]]:
+    """What the Formgrader stores when a TA grades every answer waiting for it: full points,
+    but half on question 1 for the student 'hand' (the Moodle file shows it). Returns the marks
+    given."""
+    from nbgrader.api import Gradebook
+
+    given: dict[str, dict[str, float]] = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "vae-tp") as gb:
+        for submission in gb.find_assignment("vae").submissions:
+            for grade in submission.notebooks[0].grades:
+                if grade.needs_manual_grade:
+                    points = grade.max_score / 2 if (submission.student.id, grade.name) == (
+                        "hand", KEPT_ANSWER) else grade.max_score
+                    grade.manual_score, grade.needs_manual_grade = points, False
+                    given.setdefault(submission.student.id, {})[grade.name] = points
+        gb.db.commit()
+    return given
+
+
+def hand_marks(course: Path, student: str) -> dict[str, tuple[float | None, bool]]:
+    """(manual score, needs manual grading) of each question of a student, in the gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "vae-tp") as gb:
+        notebook = gb.find_submission_notebook("vae_tp", "vae", student)
+        return {g.name: (g.manual_score, g.needs_manual_grade) for g in notebook.grades
+                if g.name.startswith("question_")}
+
+
 def read_csv(path: Path) -> dict[str, dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as fh:
         return {row["student_id"]: row for row in csv.DictReader(fh)}
@@ -186,7 +255,8 @@ def round_(tmp_path_factory):
     out["release_log"] = done.stdout
     out["without_solutions"] = release_text(course)
 
-    # 3. The class hands in a flat folder of <student>.ipynb (as downloaded from an LMS). The
+    # 3. The class hands in on Moodle; the instructor downloads all submissions (a zip, a folder
+    #    per student named after them), exports the roster, and sets the due date. The
     #    spy knows the exact paths of two canaries: one in source/, one next to another
     #    student's submission; the network case knows a port listening on the loopback.
     canaries = [course / "source" / "vae" / "canary.txt",
@@ -197,16 +267,19 @@ def round_(tmp_path_factory):
     listener = Listener()
     corpus = simulated_class.build(release_nb, solutions, tuple(map(str, canaries)),
                                    listener.port)
-    inbox = tmp / "inbox"
-    inbox.mkdir()
+    handed_in = {}
     for student in corpus:
-        simulated_class.write_submission(student, inbox / f"{student.name}.ipynb")
+        simulated_class.write_submission(student, tmp / "handed-in.ipynb")
+        handed_in[student.name] = (tmp / "handed-in.ipynb").read_bytes()
+    download = moodle_download(tmp / "download.zip", handed_in, {LATE_STUDENT: LATE})
+    write_roster(course / "roster.csv", handed_in)
     out["corpus"] = {student.name: student for student in corpus}
 
     out["files_before"] = grader_files()
     out["canary_atimes"] = [c.stat().st_atime_ns for c in canaries]
     start = time.perf_counter()
-    done = grade(course, "autograde", "--submissions", str(inbox), "--jobs", JOBS, check=False)
+    done = grade(course, "autograde", "--submissions", str(download), "--duedate", DUE_DATE,
+                 "--zip-timezone", "UTC", "--jobs", JOBS, check=False)
     out["autograde_seconds"] = time.perf_counter() - start
     out["canary_atimes_after"] = [c.stat().st_atime_ns for c in canaries]
     out["network_hits"] = listener.hits
@@ -232,13 +305,14 @@ def round_(tmp_path_factory):
         out["class_report"] = list(csv.DictReader(fh))
     out["class_report_page"] = (course / "class_report.html").read_text(encoding="utf-8")
 
-    # 4. One student resubmits a correct notebook: refused without --force, then regraded alone.
+    # 4. One student resubmits a correct notebook, and the instructor downloads the whole class
+    #    again: refused without --force, then that student alone is regraded.
     others = [s.name for s in corpus if s.name != RESUBMITTER]
     before = snapshot(course, others)
     out["before_refusal"] = snapshot(course, [RESUBMITTER])
-    second = tmp / "second"
-    second.mkdir()
-    nbformat.write(out["corpus"]["hand"].notebook, second / f"{RESUBMITTER}.ipynb")
+    handed_in[RESUBMITTER] = nbformat.writes(out["corpus"]["hand"].notebook).encode()
+    second = moodle_download(tmp / "second.zip", handed_in,
+                             {LATE_STUDENT: LATE, RESUBMITTER: (2026, 12, 4, 20, 0, 0)})
     out["refused"] = grade(course, "autograde", "--submissions", str(second), check=False)
     out["after_refusal"] = snapshot(course, [RESUBMITTER])
     start = time.perf_counter()
@@ -248,6 +322,34 @@ def round_(tmp_path_factory):
     grade(course, "grades")
     out["others_before"], out["others_after"] = before, snapshot(course, others)
     out["report_after"] = read_csv(course / "grading_report.csv")
+
+    # 5. A TA grades every answer by hand; then a student hands in again, late, with one answer
+    #    changed: only that answer goes back to hand grading, and the Moodle export waits for it.
+    out["hand_marks"] = hand_grade_everyone(course)
+    out["marks_before_resubmission"] = hand_marks(course, RESUBMITTER)
+    changed = nbformat.reads(handed_in[RESUBMITTER].decode(), as_version=4)
+    for cell in changed.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == CHANGED_ANSWER:
+            cell.source = "The 4s and the 9s overlap in the latent space: they are written alike."
+    handed_in[RESUBMITTER] = nbformat.writes(changed).encode()
+    third = moodle_download(tmp / "third.zip", handed_in,
+                            {LATE_STUDENT: LATE, RESUBMITTER: (2026, 12, 6, 8, 0, 0)})
+    grade(course, "autograde", "--submissions", str(third), "--force")
+    out["marks_after_resubmission"] = hand_marks(course, RESUBMITTER)
+    out["export_waiting"] = grade(course, "export-moodle", check=False)
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "vae-tp") as gb:  # the TA marks it
+        mark = gb.find_grade(CHANGED_ANSWER, "vae_tp", "vae", RESUBMITTER)
+        mark.manual_score, mark.needs_manual_grade = 0.5, False
+        gb.db.commit()
+    out["hand_marks"][RESUBMITTER][CHANGED_ANSWER] = 0.5
+    grade(course, "feedback")
+    grade(course, "grades")
+    out["grades_final"] = read_csv(course / "grades.csv")
+    grade(course, "export-moodle")
+    with (course / "moodle_grades.csv").open(newline="", encoding="utf-8") as fh:
+        out["moodle"] = list(csv.reader(fh))
     return out
 
 
@@ -263,7 +365,10 @@ def test_release_ships_solutions_where_the_load_line_finds_them(round_):
     # every exercise's %load line finds its file, and every shipped file is some exercise's
     assert round_["load_resolves"], round_["load_targets"]
     assert sorted(round_["load_targets"]) == sorted((course / "release" / name).resolve() for name in shipped)
-    assert round_["zip"] == sorted([*shipped, "vae/vae_tp.ipynb"])
+    # the zip for an LMS: the same, plus what a laptop needs (tests/test_student_zip.py)
+    assert [n for n in round_["zip"] if not n.startswith("vae/vaetp/")] == sorted(
+        [*shipped, "vae/vae_tp.ipynb", "README.md", "requirements.txt"])
+    assert "vae/vaetp/__init__.py" in round_["zip"]
 
 
 def test_release_is_the_committed_student_notebook(round_):
@@ -421,6 +526,60 @@ def test_resubmission_is_refused_without_force_then_regraded_alone(round_):
     for name in round_["corpus"]:
         if name != RESUBMITTER:
             assert round_["report_after"][name] == round_["report"][name], name
+
+
+def test_moodles_download_brings_each_students_name_and_time_and_the_due_date(round_):
+    """Imported from Moodle's zip with the roster: the gradebook has each student's name, the
+    time Moodle recorded, and the due date; the one student who handed in after it is late."""
+    grades = round_["grades"]
+    assert sorted(grades) == sorted(round_["corpus"])
+    for name, row in grades.items():
+        assert (row["first_name"], row["last_name"]) == full_name(name), name
+        assert row["email"] == f"{name}@example.edu", name
+        assert row["duedate"].startswith("2026-12-04 23:59"), row["duedate"]
+        expected = "2026-12-05 09:15:00" if name == LATE_STUDENT else "2026-12-04 18:00:00"
+        assert row["timestamp"].startswith(expected), (name, row["timestamp"])
+    late = sorted(n for n, row in grades.items() if row["timestamp"] > row["duedate"])
+    assert late == [LATE_STUDENT]
+
+
+def test_a_late_resubmission_keeps_the_mark_of_its_unchanged_answer_only(round_):
+    """After hand grading, RESUBMITTER hands in again, late, with question 1's answer as before
+    and a new answer to another question: question 1 keeps the TA's mark, the new answer waits
+    for hand grading, and the Moodle export says whose answer it waits for."""
+    before, after = round_["marks_before_resubmission"], round_["marks_after_resubmission"]
+    assert before[KEPT_ANSWER] == (1.0, False)
+    assert before[CHANGED_ANSWER][1] is False and not before[CHANGED_ANSWER][0]  # as released
+    assert after[KEPT_ANSWER] == (1.0, False)
+    assert after[CHANGED_ANSWER] == (None, True)
+    assert {k: v for k, v in after.items() if k != CHANGED_ANSWER} == \
+        {k: v for k, v in before.items() if k != CHANGED_ANSWER}
+    waiting = round_["export_waiting"]
+    assert waiting.returncode == 2 and RESUBMITTER in waiting.stderr
+    assert len(waiting.stderr.strip().splitlines()) == 1 and "Traceback" not in waiting.stderr
+    final = round_["grades_final"][RESUBMITTER]
+    assert final["timestamp"] > final["duedate"]  # the resubmission is late
+
+
+def test_the_moodle_file_has_the_whole_class_column_by_column(round_):
+    """`make export-moodle` at the end of the round: Moodle's header, one row per roster student
+    in the roster's order, the email Moodle matches on, and each total: the autograded points
+    the simulated class expects plus the marks the TA gave by hand."""
+    rows, corpus, marks = round_["moodle"], round_["corpus"], round_["hand_marks"]
+    header, body = rows[0], rows[1:]
+    assert header == ["Email address", "VAE TP"]
+    assert {len(row) for row in rows} == {2}
+    roster_order = list(participants(corpus))
+    assert [row[0] for row in body] == [f"{name}@example.edu" for name in roster_order]
+    autograded = {name: student.total for name, student in corpus.items()}
+    autograded[RESUBMITTER] = corpus["hand"].total  # graded on the notebook handed in again
+    assert marks["hand"][KEPT_ANSWER] == 0.5 and marks[RESUBMITTER] == {
+        KEPT_ANSWER: 1.0, CHANGED_ANSWER: 0.5}
+    for name, (email, value) in zip(roster_order, body):
+        assert re.fullmatch(r"\d+(\.\d+)?", value), (name, value)
+        expected = autograded[name] + sum(marks.get(name, {}).values())
+        assert float(value) == expected, (name, value, expected)
+        assert float(value) == float(round_["grades_final"][name]["score"]), name
 
 
 def test_no_hidden_test_and_no_grader_internals_reach_a_feedback_page(round_):

@@ -14,7 +14,9 @@ Chromium at 1280 x 900, and must show:
 - dora's own figure, under "as handed in, not re-run by the grader";
 - "not graded yet", at the top and under question 1, instead of a 0.
 
-Screenshots go to build/e2e/screenshots/feedback-*.png (or the folder VAE_TP_E2E_SCREENSHOTS
+Then the instructor's class report (`make report`) of the two, in the same browser.
+
+Screenshots go to build/e2e/screenshots/feedback-*.png and class-report.png (or the folder VAE_TP_E2E_SCREENSHOTS
 names); they stay out of the repository.
 """
 
@@ -28,6 +30,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 from e2e_support import CHROMIUM_ARGS, run_grade
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,10 +88,12 @@ def doras_notebook(release: Path, solutions: Path) -> nbformat.NotebookNode:
     return nb
 
 
-def test_a_student_reads_the_whole_feedback_page_at_1280_pixels(tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    course, inbox, example = tmp_path / "course", tmp_path / "inbox", tmp_path / "example"
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    """bob and dora, autograded through the sandbox, with their feedback, grades and the class
+    report."""
+    tmp = tmp_path_factory.mktemp("feedback")
+    course, inbox, example = tmp / "course", tmp / "inbox", tmp / "example"
     run_grade(course, "release", "--no-solutions")
     run_grade(course, "example-class", "--out", str(example))
     inbox.mkdir()
@@ -97,6 +102,14 @@ def test_a_student_reads_the_whole_feedback_page_at_1280_pixels(tmp_path):
                    inbox / "dora.ipynb")
     run_grade(course, "autograde", "--submissions", str(inbox), timeout=600)
     run_grade(course, "feedback")
+    run_grade(course, "grades")
+    run_grade(course, "report")
+    return course
+
+
+def test_a_student_reads_the_whole_feedback_page_at_1280_pixels(course):
+    from playwright.sync_api import sync_playwright
+
     titles = cell_titles(nbformat.read(REPO / "source" / NOTEBOOK, as_version=4))
     shots = screenshot_dir()
 
@@ -163,3 +176,46 @@ def test_a_student_reads_the_whole_feedback_page_at_1280_pixels(tmp_path):
     assert "not graded yet" in entry and "Score: 0.0" not in entry, entry
     assert AS_SUBMITTED_NOTE.strip() in dora["notes"]
     assert any(i["natural"] == 2400 for i in dora["images"]), dora["images"]
+
+
+def test_an_instructor_reads_the_class_report_at_1280_pixels(course):
+    """`make report` opened from disk in Chromium, as the instructor does before the next
+    lecture: bob's two mistakes each in their group with his name and a link to his feedback
+    that opens, dora's question counted as not graded yet, the figures within the page, no
+    sideways scroll, and no script (the page carries the feedback's policy)."""
+    from playwright.sync_api import sync_playwright
+
+    page_path = course / "class_report.html"
+    shots = screenshot_dir()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+            page.goto(page_path.as_uri(), wait_until="load")
+            seen = page.evaluate("""() => ({
+                scrollWidth: document.documentElement.scrollWidth,
+                headings: [...document.querySelectorAll('h2, h3')].map(h => h.innerText),
+                rows: [...document.querySelectorAll('tr')].map(r => r.innerText),
+                links: [...document.querySelectorAll('a[href]')].map(a => a.href),
+                images: [...document.images].map(i => ({
+                    right: i.getBoundingClientRect().right, natural: i.naturalWidth})),
+                scripts: document.scripts.length,
+            })""")
+            page.screenshot(path=str(shots / "class-report.png"))
+            feedback = next(link for link in seen["links"] if "feedback/bob/" in link)
+            page.goto(feedback, wait_until="load")
+            opened = page.evaluate("() => document.querySelectorAll('.vaetp-message').length")
+        finally:
+            browser.close()
+
+    assert seen["scrollWidth"] <= WIDTH, seen["scrollWidth"]
+    assert seen["scripts"] == 0
+    assert {"Exercises", "Tests, by mistake", "Questions graded by hand"} <= set(seen["headings"])
+    mistakes = [row for row in seen["rows"] if "bob" in row and "#" in row]
+    assert len(mistakes) == 2, seen["rows"]  # the hidden layer and the parameter count
+    assert any("your hidden layer has # units" in row for row in mistakes), mistakes
+    assert opened == 2  # the link opens bob's feedback, on his two failed tests
+    assert seen["images"] and all(i["natural"] > 0 and i["right"] <= WIDTH for i in seen["images"])
+    question = next(row for row in seen["rows"] if row.startswith("question_overfitting"))
+    # bob left it as released (0, graded by nbgrader); dora's answer is not graded yet
+    assert question.split("\t")[1] == "1 of 2", question

@@ -84,3 +84,57 @@ def without_solution_hints(nb: nbformat.NotebookNode, help_text: str = DEFAULT_S
             cell.source = source
             changed += 1
     return changed
+
+
+# --------------------------------------------------------------------------------------------
+# The student zip: the release plus what the notebook imports, for a laptop
+# --------------------------------------------------------------------------------------------
+
+#: requirements.txt's lines above this one are what a student's laptop needs.
+GRADING_REQUIREMENTS_MARKER = "# --- grading and tests ---"
+#: The only modules of `vaetp.grading` a student's notebook uses (its check cells compare with
+#: the TP's answers); the rest is the instructor's grader.
+STUDENT_GRADING_MODULES = ("__init__.py", "reference.py", "expected.py")
+STUDENT_README = Path(__file__).with_name("templates") / "student_zip" / "README.md"
+
+
+def student_requirements(requirements: str) -> str:
+    """The lines of the course's requirements.txt above the grading marker, with a header."""
+    head, marker, _ = requirements.partition(GRADING_REQUIREMENTS_MARKER)
+    if not marker:
+        raise ValueError(f"requirements.txt has no line '{GRADING_REQUIREMENTS_MARKER}'")
+    pins = [line for line in head.splitlines() if line.strip() and not line.startswith("#")]
+    return ("# What the TP's notebook needs, pinned to the versions the course is tested with.\n"
+            "# python -m pip install -r requirements.txt\n" + "\n".join(pins) + "\n")
+
+
+def helper_package_files(package: Path) -> list[tuple[Path, str]]:
+    """(file, path under the package) of the helper package a student's notebook imports:
+    everything but the grader (`vaetp/grading` except STUDENT_GRADING_MODULES) and caches."""
+    found = []
+    for path in sorted(package.rglob("*")):
+        rel = path.relative_to(package)
+        if not path.is_file() or "__pycache__" in rel.parts or path.suffix == ".pyc":
+            continue
+        if rel.parts[0] == "grading" and (len(rel.parts) > 2 or rel.name not in STUDENT_GRADING_MODULES):
+            continue
+        found.append((path, rel.as_posix()))
+    return found
+
+
+def student_zip_files(release: Path, assignment: str, package: Path,
+                      requirements: str) -> list[tuple[str, bytes]]:
+    """(name in the zip, content) of the student zip: the released assignment folder with the
+    helper package beside the notebook (`<assignment>/vaetp/`, where `import vaetp` finds it
+    from the notebook's folder), release/solutions/*.py if shipped, the student README and the
+    student requirements."""
+    folder = release / assignment
+    files = [(p.relative_to(release).as_posix(), p.read_bytes())
+             for p in sorted(folder.rglob("*")) if p.is_file()]
+    files += [(f"{assignment}/vaetp/{rel}", p.read_bytes())
+              for p, rel in helper_package_files(package)]
+    files += [(p.relative_to(release).as_posix(), p.read_bytes())
+              for p in sorted((release / "solutions").glob("*.py"))]
+    files += [("README.md", STUDENT_README.read_bytes()),
+              ("requirements.txt", student_requirements(requirements).encode())]
+    return files
