@@ -52,7 +52,7 @@ images: $(STAMP)  ## re-render images/*.png from the SVG diagrams (needs rsvg-co
 clean:  ## remove build outputs (not the environment)
 	rm -rf build .pytest_cache notebooks/weights
 
-# --- e2e (issue 5) ---
+# --- e2e: where students and instructors use it ---
 # End-to-end tests (tests/e2e/, docs/jupyterhub.md): the course in JupyterLab in Debian's Chromium,
 # and a whole assignment on a real JupyterHub with the nbgrader exchange (needs root: it creates
 # Unix users). `make test` skips them. E2E_SCREENSHOTS=images/screenshots refreshes the README's.
@@ -66,7 +66,7 @@ e2e: e2e-install  ## end-to-end tests: JupyterLab in Chromium, and a JupyterHub 
 	VAE_TP_E2E=1 VAE_TP_E2E_SCREENSHOTS=$(E2E_SCREENSHOTS) $(BIN)/python -m pytest tests/e2e -p no:cacheprovider --durations=0
 # --- end e2e ---
 
-# --- grading (issue 3) ---
+# --- grading: the instructor's round ---
 # The instructor's day with nbgrader, one target per step (docs/instructor.md). COURSE: the course
 # folder (default: this repository); SUBMISSIONS: submissions to import first, Moodle's zip
 # (or folder) or <student>/vae/vae_tp.ipynb or <student>.ipynb; STUDENT: only that student; FORCE=1: replace
@@ -124,14 +124,14 @@ export-moodle: $(STAMP)  ## $(COURSE)/moodle_grades.csv for Moodle's "Import gra
 		$(if $(filter 1 yes true,$(PARTIAL)),--partial,) $(if $(OUT_OF),--out-of $(OUT_OF),)
 # --- end grading ---
 
-# --- bench (issue 4) ---
+# --- bench: measurements for the docs ---
 # Training speed of the TP beside a plain Keras fit, PyTorch eager and the GEMM bound; see
 # docs/performance.md. PyTorch and JAX are installed for the benchmark only, into .venv-bench/
 # (not course dependencies). Needs the full MNIST: VAE_TP_MNIST=/path/to/mnist.npz.
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 BENCH_ARGS ?=
-.PHONY: bench bench-full bench-grading bench-budgets bench-concurrency bench-report
+.PHONY: bench bench-full bench-grading bench-budgets bench-concurrency bench-report bench-student
 
 $(BENCH_STAMP): $(STAMP) bench/setup_venv.py
 	rm -rf $(BENCH_VENV)
@@ -153,6 +153,9 @@ bench-budgets: $(STAMP)  ## the whole notebook against its budgets: fast mode (3
 
 bench-grading: $(STAMP)  ## the grading rows alone: s per submission, sandboxed, not, and before the sandbox
 	$(BIN)/python bench/grading.py --students 10 --baseline
+
+bench-student: $(STAMP)  ## the whole TP per student (full mode): wall, CPU-s, peak memory; N = 1, 2, 4, 8 at once (~1 h)
+	$(BIN)/python bench/student.py $(BENCH_STUDENT_ARGS)
 
 bench-report: $(STAMP)  ## `make report` on a class of 300 (copies of 3 graded students): seconds
 	$(BIN)/python bench/class_report.py --students 300

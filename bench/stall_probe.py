@@ -1,4 +1,4 @@
-"""Find stalled epochs and what a stalled process waits for (issue 10's investigation tool).
+"""Find stalled epochs and what a stalled process waits for (the stall investigation's tool).
 
     python bench/stall_probe.py --kind plain          # plain Keras fit on NumPy arrays
     python bench/stall_probe.py --kind notebook       # the master notebook's own fit cell

@@ -1,4 +1,4 @@
-"""Minimal reproduction of the stalled Keras-on-TensorFlow epochs (issue 10), for an upstream report.
+"""Minimal reproduction of the stalled Keras-on-TensorFlow epochs, for an upstream report.
 
     python bench/stall_repro.py                  # plain Keras fit on NumPy arrays: some epochs stall
     python bench/stall_repro.py --no-autotune    # the same data as a tf.data pipeline, autotuning off

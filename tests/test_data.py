@@ -323,7 +323,7 @@ def test_a_graded_notebook_gets_the_bundled_sample_whatever_the_setting(monkeypa
 
 
 # ----------------------------------------------------------------------------------------------
-# data.batches: how the notebook feeds fit (issue 10)
+# data.batches: how the notebook feeds fit
 # ----------------------------------------------------------------------------------------------
 
 def test_batches_give_every_image_once_per_epoch_as_input_and_target():

@@ -185,7 +185,7 @@ def test_a_student_who_uses_the_global_trained_decoder_is_told_to_use_the_argume
 
     found = failures(global_decoder)
     # images the grader's decoder cannot explain prove nothing: no test can pass on them, and
-    # the check cell says so (issue 16: it used to say "All checks passed")
+    # the check cell says so (it used to say "All checks passed")
     assert list(found) == ["shape", "seeds", "prior"]
     assert all("use the decoder passed as argument" in m for m in found.values())
 
@@ -250,7 +250,7 @@ def test_a_student_who_draws_a_truncated_normal_fails_the_hidden_test():
 
 
 # --------------------------------------------------------------------------------------------
-# Reseeding the global generators (issue 16)
+# Reseeding the global generators
 # --------------------------------------------------------------------------------------------
 
 def test_a_student_who_reseeds_numpy_is_told_not_to():

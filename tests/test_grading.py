@@ -637,7 +637,7 @@ def test_a_students_answer_to_a_question_reaches_the_formgrader_word_for_word(ro
     assert MAX_SCORE == round_["corpus"]["hand"].total + 5  # five questions, one point each
 
 
-# --- BEGIN broken notebooks (issue 14, part 4) ---
+# --- BEGIN broken notebooks: one bad submission never stops the others ---
 
 
 def test_broken_notebooks_are_graded_each_with_its_note(round_):

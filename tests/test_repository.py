@@ -208,3 +208,21 @@ def test_the_package_installs_with_its_grading_subpackage_and_templates():
     data = project["tool"]["setuptools"]["package-data"]["vaetp"]
     assert "grading/templates/*/*" in data
     assert project["project"]["requires-python"] == ">=3.11"
+
+
+def test_the_docs_give_the_simulated_class_its_real_size():
+    """Wherever the README or the docs give the simulated class's size, it is the number of
+    students tools/simulated_class.py builds (written as "simulated class (N students")."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import simulated_class
+
+    solutions = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "solutions").glob("*.py")}
+    size = len(simulated_class.build(nbformat.read(STUDENT, as_version=4), solutions))
+    found = {}
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = " ".join(path.read_text(encoding="utf-8").split())
+        found[path.name] = [int(n) for n in re.findall(r"simulated class \((\d+) students", text)]
+        # no other way of giving the size that this test would not see
+        assert not re.findall(r"\b\d+ (?:simulated students|submissions including)", text), path
+    assert sum(found.values(), []), found
+    assert {n for ns in found.values() for n in ns} == {size}, (found, size)

@@ -1,4 +1,4 @@
-"""Threads per kernel on a shared hub node (issue 10): what the spawner's CPU share turns into.
+"""Threads per kernel on a shared hub node: what the spawner's CPU share turns into.
 
 The end-to-end check, a kernel started through a real JupyterHub with `c.Spawner.cpu_limit`, is
 tests/e2e/test_hub_roundtrip.py::test_a_students_kernel_gets_threads_for_its_cpu_share."""

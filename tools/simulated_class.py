@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import nbformat
 
+from vaetp.grading.exercises import EXERCISES
+
 CANARY_SECRET = "CANARY-7f3a9c-do-not-leak"
 #: What the student "hand" answers to question 1 (graded by hand in the Formgrader).
 HAND_ANSWER = ("The two losses end close to each other, so the VAE does not overfit much; "
@@ -755,7 +757,18 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
     nothing = "the grader received nothing to grade from your notebook"
     full = score()
     h256 = score(decoder=(1, 0, 1, 0, 1, 2))
-    no_decoder = score("test_decoder_", "test_vae_")  # and so no VAE either
+    # no decoder: the VAE is judged with the grader's stand-in decoder (vaetp.stand_ins)
+    no_decoder = score("test_decoder_")
+
+    def skips(cell_id: str) -> Student:
+        """Leaves one exercise cell as released, answers every other: loses that one's points."""
+        grade_id = _cell(release, cell_id).metadata["nbgrader"]["grade_id"]
+        prefixes = tuple(e.test_prefix for e in EXERCISES if e.answer_cell == grade_id)
+        assert prefixes, cell_id
+        return Student(f"skips-{cell_id.removesuffix('-exercise')}",
+                       f"skips the exercise of {cell_id}, answers every other: loses its points only",
+                       nb(_cell(release, cell_id).source, keep_load_line=False, cell=cell_id),
+                       score(*prefixes), "unsolved" if cell_id == EXERCISE_ID else "loaded")
     after_kl = {t: (p if t.startswith("test_kl_") else 0) for t, p in tests.items()}
     return [
         # Right answers, written every way the TP allows: full marks.
@@ -772,6 +785,8 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
         # Honest mistakes in the decoder: partial credit, each named in plain words.
         Student("unsolved", "release handed in as is", copy.deepcopy(release), score("test_"),
                 "unsolved", ["there is no `decoder` yet", "there is no `kl_divergence`"]),
+        # A mistake counts once: each exercise skipped, every other one right.
+        *[skips(cell_id) for cell_id in cells],
         Student("hidden256", "256 hidden units", nb(decoder_code(hidden=256)),
                 h256, "written", [hidden_msg, "your decoder has 202,256 parameters"]),
         Student("relu-output", "relu on the output layer", nb(decoder_code(out_act="relu")),
@@ -780,8 +795,8 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
         Student("softmax-output", "softmax on the output layer",
                 nb(decoder_code(out_act="softmax")), score(decoder=(1, 1, 0, 1, 1, 0)), "written",
                 ["your output layer uses softmax; the TP asks for sigmoid"]),
-        Student("latent3", "latent input of 3 (so the VAE cannot be built on it)",
-                nb(decoder_code(latent="3")), score("test_vae_", decoder=(0, 1, 1, 1, 0, 2)),
+        Student("latent3", "latent input of 3 (the VAE is judged with the grader's stand-in "
+                "decoder)", nb(decoder_code(latent="3")), score(decoder=(0, 1, 1, 1, 0, 2)),
                 "written", ["your decoder takes inputs of shape (None, 3); the TP asks for (None, 2)"]),
         Student("no-hidden", "no hidden layer", nb(decoder_code(hidden=None)),
                 score(decoder=(1, 0, 1, 0, 1, 0)), "written", ["your decoder has 1 Dense layer (2 -> 784)"]),
@@ -890,8 +905,8 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
                 ["the grader could not read what your notebook handed over"]),
         Student("cheat-forged-correct-record", "no decoder; the recording code replaced by one "
                 "that computes, in NumPy, what a correct decoder would hand over: a known limit, "
-                "as much work as the answer", nb(FORGED_CORRECT_RECORD), score("test_vae_"),
-                "unsolved", []),
+                "as much work as the answer (the VAE is judged with the grader's stand-in "
+                "decoder)", nb(FORGED_CORRECT_RECORD), full, "unsolved", []),
         Student("answer-in-another-cell", "the KL written at the end of the imports cell, its "
                 "answer cell left as released: full marks, flagged for a human",
                 nb(edit=kl_in_the_imports_cell), full, "loaded", [],
@@ -931,8 +946,9 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
                                                                      cell="anomaly-exercise"),
                 score(test_anomaly_scores_values=0, test_anomaly_scores_noise=0), "loaded", []),
         Student("cheat-kl-through-grader-code", "kl_divergence made of the grader's expected VAE "
-                "codes, patched to compute any KL", nb(KL_THROUGH_GRADER_CODE, cell="kl-exercise"),
-                score("test_kl_", "test_vae_", "test_conv_"), "loaded",
+                "codes, patched to compute any KL (it cannot run: the VAEs are judged with the "
+                "grader's stand-in KL)", nb(KL_THROUGH_GRADER_CODE, cell="kl-exercise"),
+                score("test_kl_"), "loaded",
                 ["cannot import name 'expected'"]),
         Student("cheat-vae-through-grader-code", "no VAE; a hook answers the VAE probe with a "
                 "record made of the grader's expected codes", nb(VAE_THROUGH_GRADER_CODE,

@@ -1,4 +1,4 @@
-"""End-to-end tests of the course where its users use it (issue 5).
+"""End-to-end tests of the course where its users use it.
 
 - test_lab_browser.py: JupyterLab 4 in Debian's Chromium, driven by Playwright.
 - test_hub_roundtrip.py: a real JupyterHub with the nbgrader exchange, one instructor, two students.

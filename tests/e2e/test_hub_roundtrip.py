@@ -1,4 +1,4 @@
-"""A whole assignment on a real JupyterHub with the nbgrader exchange (issue 5).
+"""A whole assignment on a real JupyterHub with the nbgrader exchange.
 
 The test (as root) creates three Unix users (one instructor, two students, unique names), starts
 JupyterHub on 127.0.0.1 (configurable-http-proxy from npm, DummyAuthenticator, the default
@@ -484,7 +484,7 @@ print("PROBE " + json.dumps({"env": {k: os.environ.get(k) for k in
 
 def test_a_students_kernel_gets_threads_for_its_cpu_share(hub):
     """The hub gives each server a CPU share (c.Spawner.cpu_limit); a kernel the student starts in
-    JupyterLab trains with that many threads, not one per core of the node (issue 10)."""
+    JupyterLab trains with that many threads, not one per core of the node."""
     api, student = hub["hub"], hub["names"]["student2"]
     if student not in api.tokens:
         api.start_server(student)

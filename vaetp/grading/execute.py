@@ -54,7 +54,7 @@ from traitlets import Integer, Unicode
 from vaetp import calls
 from vaetp.decoder_data import MAX_BYTES
 from vaetp.grading import markers, sandbox
-from vaetp.grading.exercises import EXERCISES, MIME, exercise_of
+from vaetp.grading.exercises import EXERCISES, MIME, exercise_of, stand_in_code
 from vaetp.grading.judge import GRADING_ERROR
 
 NOT_RUN = "NotRunByGrader"
@@ -459,6 +459,29 @@ class GradingExecute(Execute):
         return bool(kc is not None and getattr(kc, "iopub_lost", None) and kc.iopub_lost())
 
     def _record(self, exercise: Any, index: int) -> None:
+        """Record the exercise, then (for an exercise others build on) put the grader's stand-in
+        in the notebook where its own is missing or unusable (`vaetp.stand_ins`)."""
+        self._probe(exercise, index)
+        if exercise.stand_in and self._stop_reason is None:
+            self._run_quietly(stand_in_code(exercise, self._parameters), index)
+
+    def _run_quietly(self, source: str, index: int) -> None:
+        """Run grader code in the kernel; nothing it or a hook of the student prints is kept."""
+        cell = NotebookNode(cell_type="code", source=source, metadata={}, outputs=[],
+                            execution_count=None, id="vaetp-stand-in")
+        original = self.nb.cells[index]
+        self._recording, self._kept_record = True, True  # drops every output
+        try:
+            self.execute_cell(cell, index, store_history=False)
+        except DeadKernelError:
+            self._stop_reason = "not run: the Python kernel died while the grader read your work."
+        except Exception:  # noqa: BLE001 - a timeout: the later cells run as they can
+            pass
+        finally:
+            self._recording = False
+            self.nb.cells[index] = original
+
+    def _probe(self, exercise: Any, index: int) -> None:
         """Send the exercise's probe to the kernel; keep the record it displays, nothing else."""
         if self._stop_reason is not None:
             self._why_missing[exercise.name] = ("the kernel had stopped before your work could "

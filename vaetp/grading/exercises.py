@@ -11,7 +11,9 @@ To add an exercise: give its graded cells a common prefix; write a module `vaetp
 with an `extract_...` that calls the student's function on inputs chosen from a seed
 (`vaetp.calls.run`) and `check_*` functions that accept the live function or its record (see
 vaetp/loss_checks.py); then add a `_function_exercise(...)` below. The decoder, recorded as
-weights and outputs, has its own record format (vaetp/decoder_data.py).
+weights and outputs, has its own record format (vaetp/decoder_data.py). When later exercises
+build on what it defines, give it `stand_in=True` and a stand-in in `vaetp.stand_ins`, so that a
+student who skips it loses its points only.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class Exercise:
     probe: Callable[[dict[str, int], int], str]  # (parameters, seed) -> code for the kernel
     namespace: Callable[[bytes | None, dict[str, int]], dict[str, Any]]  # judge side
     answer_cell: str = ""  # the grade id of the solution cell the student answers it in
+    #: Later exercises build on what this one defines: after it is recorded, a missing or
+    #: unusable one is replaced by the grader's stand-in (`vaetp.stand_ins`).
+    stand_in: bool = False
 
 
 def _decoder_probe(parameters: dict[str, int], seed: int) -> str:
@@ -55,6 +60,23 @@ def _decoder_namespace(blob: bytes | None, parameters: dict[str, int]) -> dict[s
     record = DecoderData("missing") if blob is None else from_bytes(blob)
     return {"checks": checks, "decoder": record, "encoder": checks.RECORDED,
             "decoder_spec": checks.DecoderSpec.from_parameters(parameters), **parameters}
+
+
+#: The parameters a stand-in is built from (`vaetp.stand_ins.put_in_place`).
+STAND_IN_PARAMETERS = ("latent_dim", "intermediate_dim", "original_dim")
+
+
+def stand_in_code(exercise: Exercise, parameters: dict[str, int]) -> str:
+    """The kernel code that puts the exercise's stand-in in place, where the notebook's own is
+    missing or unusable (run right after the exercise is recorded)."""
+    sizes = {k: int(parameters[k]) for k in STAND_IN_PARAMETERS}
+    return f"""\
+def _vaetp_stand_in():
+    from vaetp import stand_ins
+    stand_ins.put_in_place(get_ipython().user_ns, {exercise.name!r}, {sizes!r})
+_vaetp_stand_in()
+del _vaetp_stand_in
+"""
 
 
 def _function_probe(module: str, extract: str, names: tuple[str, ...],
@@ -101,15 +123,18 @@ def _function_namespace(module: str, record_name: str, names: tuple[str, ...]
 
 
 def _function_exercise(name: str, prefix: str, module: str, extract: str, names: tuple[str, ...],
-                       parameters: tuple[str, ...], record_name: str, answer_cell: str) -> Exercise:
+                       parameters: tuple[str, ...], record_name: str, answer_cell: str,
+                       stand_in: bool = False) -> Exercise:
     return Exercise(name, prefix, _function_probe(module, extract, names, parameters),
-                    _function_namespace(module, record_name, names), answer_cell)
+                    _function_namespace(module, record_name, names), answer_cell, stand_in)
 
 
 EXERCISES = (
     _function_exercise("kl_divergence", "test_kl_", "loss_checks", "extract_kl",
-                       ("kl_divergence",), ("latent_dim",), "kl_divergence", "kl_exercise"),
-    Exercise("decoder", "test_decoder_", _decoder_probe, _decoder_namespace, "decoder_exercise"),
+                       ("kl_divergence",), ("latent_dim",), "kl_divergence", "kl_exercise",
+                       stand_in=True),
+    Exercise("decoder", "test_decoder_", _decoder_probe, _decoder_namespace, "decoder_exercise",
+             stand_in=True),
     _function_exercise("vae", "test_vae_", "vae_checks", "extract_vae",
                        ("vae", "encoder", "decoder"), ("original_dim",), "vae", "vae_exercise"),
     _function_exercise("reconstruction_loss", "test_reconstruction_", "loss_checks",

@@ -1,0 +1,214 @@
+"""What one student costs a hub: the whole TP in one kernel, as a student runs it.
+
+    python bench/student.py                      # `make bench-student`: N = 1, 2, 4, 8 at once
+    python bench/student.py --students 1 2       # some N only
+    python bench/student.py --fast               # fast mode (VAE_TP_FAST=1), for a quick try
+    python bench/student.py --memory-limit-mb M  # each kernel in a cgroup of M MB (as a spawner)
+
+One *run* is the student notebook with every exercise's `%load` line run (the solutions, as a
+stuck student would), executed cell by cell in one fresh python3 kernel, in full mode unless
+--fast. While it runs, the kernel process is sampled every 0.2 s from /proc: resident memory
+(RSS) and private memory (Private_Clean + Private_Dirty of smaps_rollup: what is the kernel's
+own, not TensorFlow's shared libraries). Reported per run: wall time, the kernel's CPU seconds,
+its peak RSS (the kernel's high-water mark, VmHWM) and peak private memory; and per section of
+the notebook (its "## N." headings): wall time, CPU seconds and peak RSS while that section ran.
+
+For each N, N runs start at once (one process each, alone in its kernel) and the table gives
+the median over the N runs, and the slowest. With --memory-limit-mb, each kernel is moved into
+a cgroup-v1 memory cgroup of that size (needs root and /sys/fs/cgroup/memory, as a spawner's
+limit), and a run killed by it is reported as such. Results: build/bench/student.json, and
+Markdown tables on stdout (docs/performance.md, "One student's whole TP"). Uses VAE_TP_MNIST
+when set (the full MNIST, as a hub would), else Keras' cache or download.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "vae_tp.ipynb"
+TICKS = os.sysconf("SC_CLK_TCK")
+SAMPLE = 0.2
+CGROUP = Path("/sys/fs/cgroup/memory")
+
+
+def sections(nb: nbformat.NotebookNode) -> list[str]:
+    """The section each cell belongs to: the last '## N. Title' heading above it."""
+    found, current = [], "0. Title"
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            match = re.search(r"^## (\d+)\. (.+)$", cell.source, re.M)
+            if match:
+                current = f"{match.group(1)}. {match.group(2)[:40]}"
+        found.append(current)
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / TICKS
+
+
+def memory(pid: int) -> tuple[int, int, int]:
+    """(RSS, peak RSS, private) in bytes."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) * 1024
+    hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) * 1024
+    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    private = sum(int(re.search(rf"{k}:\s+(\d+)", rollup).group(1)) * 1024
+                  for k in ("Private_Clean", "Private_Dirty"))
+    return rss, hwm, private
+
+
+class Sampler(threading.Thread):
+    """Peak RSS and private memory of one process, since the last `reset`."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.running = pid, True
+        self.peak_rss = self.peak_private = self.section_rss = 0
+
+    def run(self) -> None:
+        while self.running:
+            try:
+                rss, _, private = memory(self.pid)
+            except (OSError, AttributeError):
+                return
+            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_private = max(self.peak_private, private)
+            self.section_rss = max(self.section_rss, rss)
+            time.sleep(SAMPLE)
+
+
+def limit_memory(pid: int, megabytes: int, tag: str) -> Path:
+    group = CGROUP / f"vaetp-bench-student-{tag}"
+    group.mkdir(exist_ok=True)
+    (group / "memory.limit_in_bytes").write_text(str(megabytes * 2**20))
+    (group / "cgroup.procs").write_text(str(pid))
+    return group
+
+
+def one_run(fast: bool, memory_limit_mb: int | None, tag: str) -> dict:
+    """The whole notebook in one kernel (this process drives it); the measurements."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, DeadKernelError
+    from run_notebook import load_solutions
+
+    nb = load_solutions(nbformat.read(NOTEBOOK, as_version=4), NOTEBOOK.parent)
+    where = sections(nb)
+    work = ROOT / "build" / "bench" / f"student-{tag}"
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["MPLBACKEND"] = "Agg"
+    os.environ.pop("VAE_TP_FAST", None)
+    if fast:
+        os.environ["VAE_TP_FAST"] = "1"
+    client = NotebookClient(nb, timeout=3600, kernel_name="python3",
+                            resources={"metadata": {"path": str(work)}})
+    result: dict = {"sections": {}, "killed": None}
+    group = None
+    started = time.perf_counter()
+    with client.setup_kernel():
+        pid = client.km.provisioner.process.pid
+        if memory_limit_mb:
+            group = limit_memory(pid, memory_limit_mb, tag)
+        sampler = Sampler(pid)
+        sampler.start()
+        try:
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                section = result["sections"].setdefault(
+                    where[index], {"seconds": 0.0, "cpu_seconds": 0.0, "peak_rss_mb": 0.0})
+                t0, c0 = time.perf_counter(), cpu_seconds(pid)
+                sampler.section_rss = 0
+                client.execute_cell(cell, index)
+                section["seconds"] += time.perf_counter() - t0
+                section["cpu_seconds"] += cpu_seconds(pid) - c0
+                section["peak_rss_mb"] = max(section["peak_rss_mb"], sampler.section_rss / 2**20)
+            result["cpu_seconds"] = cpu_seconds(pid)
+            result["peak_rss_mb"] = memory(pid)[1] / 2**20
+        except (DeadKernelError, CellExecutionError, OSError) as err:
+            result["killed"] = f"{type(err).__name__} in section {where[index]}"
+            result.setdefault("cpu_seconds", None)
+            result.setdefault("peak_rss_mb", sampler.peak_rss / 2**20)
+        finally:
+            sampler.running = False
+    result["seconds"] = time.perf_counter() - started
+    result["peak_private_mb"] = sampler.peak_private / 2**20
+    if group is not None:
+        result["memory_limit_mb"] = memory_limit_mb
+        result["cgroup_failcnt"] = int((group / "memory.failcnt").read_text())
+        try:
+            group.rmdir()
+        except OSError:
+            pass
+    return result
+
+
+def at_once(n: int, fast: bool, memory_limit_mb: int | None) -> list[dict]:
+    command = [sys.executable, __file__, "--one"] + (["--fast"] if fast else [])
+    if memory_limit_mb:
+        command += ["--memory-limit-mb", str(memory_limit_mb)]
+    procs = [subprocess.Popen(command + ["--tag", f"{n}-{i}"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True) for i in range(n)]
+    return [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+
+
+def table(results: dict[int, list[dict]]) -> str:
+    lines = ["| students at once | wall (s), median / slowest | kernel CPU-s, median | "
+             "peak RSS (GiB), max | peak private (GiB), max | killed |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for n, runs in results.items():
+        wall = [r["seconds"] for r in runs]
+        cpu = [r["cpu_seconds"] for r in runs if r.get("cpu_seconds") is not None]
+        lines.append(f"| {n} | {statistics.median(wall):.0f} / {max(wall):.0f} | "
+                     f"{f'{statistics.median(cpu):.0f}' if cpu else '-'} | "
+                     f"{max(r['peak_rss_mb'] for r in runs) / 1024:.2f} | "
+                     f"{max(r['peak_private_mb'] for r in runs) / 1024:.2f} | "
+                     f"{sum(1 for r in runs if r['killed'])} |")
+    first = next(iter(results.values()))[0]
+    lines += ["", "| section (the first run) | wall (s) | kernel CPU-s | peak RSS (GiB) |",
+              "| --- | --- | --- | --- |"]
+    for name, s in first["sections"].items():
+        lines.append(f"| {name} | {s['seconds']:.1f} | {s['cpu_seconds']:.1f} | "
+                     f"{s['peak_rss_mb'] / 1024:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--fast", action="store_true")
+    parser.add_argument("--memory-limit-mb", type=int)
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tag", default="1-0", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(one_run(args.fast, args.memory_limit_mb, args.tag)))
+        return 0
+    results = {n: at_once(n, args.fast, args.memory_limit_mb) for n in args.students}
+    out = ROOT / "build" / "bench" / "student.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"fast": args.fast, "memory_limit_mb": args.memory_limit_mb,
+                               "results": results}, indent=1))
+    print(f"The whole TP per student ({'fast mode' if args.fast else 'full mode'}"
+          f"{f', each kernel limited to {args.memory_limit_mb} MB' if args.memory_limit_mb else ''}):")
+    print(table(results))
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
