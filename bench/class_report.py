@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +42,8 @@ def replicate(course: Path, templates: list[str], students: int) -> list[str]:
     """Students copied from `templates`, in their folders and in the gradebook."""
     from nbgrader.api import Gradebook
 
+    # nbgrader's own API warns about its autoflush while it adds a submission: not ours
+    warnings.filterwarnings("ignore", message="Object of type")
     made = []
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gb:
         for i in range(students - len(templates)):
