@@ -136,7 +136,9 @@ def one_run(fast: bool, memory_limit_mb: int | None, tag: str) -> dict:
                 client.execute_cell(cell, index)
                 section["seconds"] += time.perf_counter() - t0
                 section["cpu_seconds"] += cpu_seconds(pid) - c0
-                section["peak_rss_mb"] = max(section["peak_rss_mb"], sampler.section_rss / 2**20)
+                rss_now = memory(pid)[0]  # a short cell may fall between two samples
+                section["peak_rss_mb"] = max(section["peak_rss_mb"],
+                                             max(sampler.section_rss, rss_now) / 2**20)
             result["cpu_seconds"] = cpu_seconds(pid)
             result["peak_rss_mb"] = memory(pid)[1] / 2**20
         except (DeadKernelError, CellExecutionError, OSError) as err:

@@ -226,3 +226,22 @@ def test_the_docs_give_the_simulated_class_its_real_size():
         assert not re.findall(r"\b\d+ (?:simulated students|submissions including)", text), path
     assert sum(found.values(), []), found
     assert {n for ns in found.values() for n in ns} == {size}, (found, size)
+
+
+def test_the_documented_mem_limit_holds_the_measured_peak_of_the_whole_tp():
+    """docs/jupyterhub.md's mem_limit is above the peak memory of a whole TP that `make
+    bench-student` measured (docs/performance.md), with room for the server."""
+    hub = (ROOT / "docs" / "jupyterhub.md").read_text(encoding="utf-8")
+    perf = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    limits = set(re.findall(r'mem_limit` \| `"([\d.]+)G"`', hub))
+    assert len(limits) == 1, limits
+    limit = float(limits.pop())
+    assert f'mem_limit = "{limit:g}G"' in hub
+    section = perf[perf.index("## One student's whole TP"):]
+    section = section[:section.index("\n## ")]
+    header = next(line for line in section.splitlines() if line.startswith("| students at once"))
+    column = [c.strip() for c in header.split("|")].index("peak RSS (GiB), max")
+    rows = [line for line in section.splitlines()
+            if re.match(r"^\| \d+ \| ", line)]
+    peaks = [float(line.split("|")[column]) for line in rows]
+    assert peaks and limit >= 1.05 * max(peaks), (limit, peaks)
