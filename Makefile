@@ -33,7 +33,7 @@ lab: $(STAMP)  ## open the course in JupyterLab (notebooks/); LAB_ARGS="--no-bro
 test: $(STAMP)  ## run the whole test suite (fast mode; needs no network)
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP)  ## the fast tier: everything but whole-notebook runs and the grading rounds (about 3 min)
+test-fast: $(STAMP)  ## the fast tier: everything but whole-notebook runs and the grading rounds (about 2.5 min)
 	$(BIN)/python -m pytest -m "not slow"
 
 run: $(STAMP)  ## execute the whole TP with the solution loaded, into build/run/ (VAE_TP_FAST=1 for a short run)
