@@ -245,3 +245,21 @@ def test_the_documented_mem_limit_holds_the_measured_peak_of_the_whole_tp():
             if re.match(r"^\| \d+ \| ", line)]
     peaks = [float(line.split("|")[column]) for line in rows]
     assert peaks and limit >= 1.05 * max(peaks), (limit, peaks)
+
+
+def test_make_test_without_bubblewrap_stops_first_with_the_command_to_run(tmp_path):
+    """Not root and no bubblewrap: `make test` stops before pytest, with one line that names
+    the package to install (the grading tests would fail with nbgrader's message otherwise)."""
+    fake_id = tmp_path / "id"
+    fake_id.write_text("#!/bin/sh\necho 1000\n")
+    fake_id.chmod(0o755)
+    done = subprocess.run(["make", "-s", "-C", str(ROOT), "system-deps", f"PATH={tmp_path}"],
+                          capture_output=True, text=True)
+    assert done.returncode != 0
+    assert done.stdout.strip() == (
+        "The tests grade notebooks in a bubblewrap sandbox, which is not installed: run sudo "
+        "apt-get install bubblewrap graphviz (Debian/Ubuntu), then make test again."), done.stdout
+    # with both installed (this machine), nothing is done and nothing is said
+    here = subprocess.run(["make", "-s", "-C", str(ROOT), "system-deps"], capture_output=True,
+                          text=True)
+    assert here.returncode == 0 and here.stdout == ""
