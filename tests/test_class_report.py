@@ -89,3 +89,14 @@ def test_the_csv_has_one_row_per_mistake_and_per_answer_kind(tmp_path):
                        "students": "2", "who": "ben cyd"}
     kinds = {r["what"]: int(r["students"]) for r in rows if r["kind"] == "answer cell"}
     assert kinds == {"loaded": 1, "written": 2, "unanswered": 1}
+
+
+def test_tests_nobody_failed_take_one_line_so_that_the_mistakes_stand_out():
+    data = _class()
+    data.tests.append(("decoder", "test_decoder_input_shape", 1.0))
+    for student in data.students:
+        data.scores.setdefault(student, {})["test_decoder_input_shape"] = 1
+    page = class_report.render_html(data)
+    assert "<p class='passed'>Passed by every student: test_decoder_input_shape.</p>" in page
+    assert "<h3>test_decoder_input_shape" not in page
+    assert "<h3>test_decoder_hidden_layer (decoder, 1 point): 3 of 4 failed</h3>" in page

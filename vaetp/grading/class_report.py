@@ -8,8 +8,8 @@ feedback pages' Content-Security-Policy.
 
 - Per exercise: the distribution of points (a figure), and how many students pulled the
   solution in with `%load`, left the answer cell as released, or wrote their own.
-- Per test: how many failed, grouped by mistake: the message with its numbers replaced by `#`
-  (so that "202,256 parameters" and "804,112 parameters" are one group), most frequent first,
+- Per test that someone failed (the others in one line): how many failed, grouped by
+  mistake: the message with its numbers replaced by `#` (so that "202,256 parameters" and "804,112 parameters" are one group), most frequent first,
   with the students of each group and a link to one of their feedback pages.
 - Hand-graded questions: how many are graded, and their mean.
 - At the top, the submissions that need a look: not graded, timed out, flagged, repaired.
@@ -246,13 +246,16 @@ def render_html(data: ClassData, title: str = "What the class got wrong") -> str
                      f"<td>{kinds['written']}</td><td>{kinds['unanswered'] + kinds['missing']}"
                      "</td></tr>")
     parts.append("</table><h2>Tests, by mistake</h2>")
+    passed = [grade_id for _, grade_id, points in data.tests if not groups(data, grade_id, points)]
+    if passed:  # one line for the tests nobody failed, so that the mistakes stand out
+        parts.append(f"<p class='passed'>Passed by every student: {e(', '.join(passed))}.</p>")
     for exercise, grade_id, points in data.tests:
         found = groups(data, grade_id, points)
+        if not found:
+            continue
         failed = sum(len(g.students) for g in found)
         parts.append(f"<h3>{e(grade_id)} ({e(exercise)}, {points:g} point"
                      f"{'s' if points != 1 else ''}): {failed} of {n} failed</h3>")
-        if not found:
-            continue
         parts.append("<table><tr><th>students</th><th>mistake (numbers as #)</th>"
                      "<th>who</th></tr>")
         for group in found:
