@@ -24,10 +24,21 @@ CHROMIUM_ARGS = [
 ]
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports on loopback.
+
+    Every socket stays bound until all are chosen: asking for one port at a time can hand the same
+    port back twice (a CI run once gave the hub and its proxy's API the same one).
+    """
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((LOOPBACK, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
 
 
 class Process:

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from e2e_support import LOOPBACK, Process, free_port, wait_http, wait_until
+from e2e_support import LOOPBACK, Process, free_ports, wait_http, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 COURSE_ID = "vae-tp"
@@ -315,7 +315,7 @@ def hub():
         subprocess.run(["chown", "-R", f"{names['instructor']}:{names['instructor']}", str(course),
                         str(jupyter_dir)], check=True)
 
-        hub_port, api_port, internal_port = free_port(), free_port(), free_port()
+        hub_port, api_port, internal_port = free_ports(3)
         api_token = secrets.token_hex(32)
         env_path = f"{bin_dir}:/usr/local/bin:/usr/bin:/bin"
         spawner_env = {
