@@ -4,8 +4,9 @@
 
 Builds a scratch course (release without solutions), a class of N submissions that each
 hold a correct decoder written by hand (the common case), and times `tools/grade.py autograde`
-on it: with the bubblewrap sandbox (the default) and with `--no-sandbox`, for each JOBS value,
-alternating the variants in one run. `--baseline REV` also times the grader of an earlier
+on it: with the bubblewrap sandbox and warm kernel starts (the default), with the sandbox and
+every kernel started inside bubblewrap (`VAE_TP_ZYGOTE=off`, the grader before warm starts),
+and with `--no-sandbox`, for each JOBS value, alternating the variants in one run. `--baseline REV` also times the grader of an earlier
 revision (default d0deabe, before the sandbox: every submission trained for 2 epochs in an
 unsandboxed kernel) on the same class, from a git worktree of that revision. Prints a Markdown table with the wall-clock seconds per
 submission and the projected time for a class of 300. Uses the MNIST file of VAE_TP_MNIST
@@ -31,8 +32,10 @@ sys.path.insert(0, str(ROOT / "tools"))
 import simulated_class  # noqa: E402
 
 
-def grade(course: Path, *args: str, sandbox: bool = True, root: Path = ROOT) -> float:
+def grade(course: Path, *args: str, sandbox: bool | str = True, root: Path = ROOT) -> float:
     env = dict(os.environ)
+    if sandbox == "cold":
+        env["VAE_TP_ZYGOTE"] = "off"
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     if root != ROOT:  # an earlier revision: its own vaetp first on the path
         env["PYTHONPATH"] = str(root)
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[tuple[bool | str, int], list[float]] = {}
         for _ in range(args.repeat):
             for jobs in args.jobs:
-                for sandbox in (True,) if args.sandboxed_only else (True, False):
+                for sandbox in (True, "cold") if args.sandboxed_only else (True, "cold", False):
                     course = tmp / f"course-{jobs}-{sandbox}"
                     shutil.rmtree(course, ignore_errors=True)
                     shutil.copytree(template, course)
@@ -111,9 +114,11 @@ def main(argv: list[str] | None = None) -> int:
               f"MNIST: {os.environ.get('VAE_TP_MNIST', 'sample')}, {os.cpu_count()} cores\n")
         print("| grading | JOBS | s per submission (median) | a class of 300 |")
         print("|---|---:|---:|---:|")
-        names = {True: "sandboxed (bubblewrap)", False: "unsandboxed (--no-sandbox)",
+        names = {True: "sandboxed (bubblewrap), warm kernel starts",
+                 "cold": "sandboxed, kernels started inside bubblewrap (VAE_TP_ZYGOTE=off)",
+                 False: "unsandboxed (--no-sandbox)",
                  "baseline": f"before the sandbox ({args.baseline}, unsandboxed, trains 2 epochs)"}
-        order = {True: 0, False: 1, "baseline": 2}
+        order = {True: 0, "cold": 1, False: 2, "baseline": 3}
         for (variant, jobs), values in sorted(results.items(), key=lambda kv: (kv[0][1], order[kv[0][0]])):
             per = statistics.median(values)
             print(f"| {names[variant]} | {jobs} | {per:.1f} | {300 * per / 60:.0f} min |")

@@ -622,6 +622,16 @@ def test_nothing_outside_the_sandbox_was_reached_or_changed(round_):
     assert round_["cgroups_left"] == []
 
 
+def test_every_kernel_of_the_class_started_warm(round_):
+    """The class is graded with kernels forked by the zygote (TensorFlow already imported), each
+    in its own sandbox (tests/test_sandbox.py checks such a kernel sees what a cold one sees)."""
+    starts = {path.parent.parent.name: nbformat.read(path, as_version=4).metadata.get(
+                  "vaetp_grading", {}).get("start")
+              for path in (round_["course"] / "autograded").glob(f"*/{NOTEBOOK}")}
+    assert set(round_["corpus"]) <= set(starts)
+    assert {name: start for name, start in starts.items() if start != "warm"} == {}
+
+
 def test_the_host_survives_the_bombs(round_):
     assert round_["host_probe_seconds"] < 5
     assert round_["processes_after"] == []

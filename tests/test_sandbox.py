@@ -150,22 +150,73 @@ def host_trap(tmp_path_factory):
     return trap
 
 
-@pytest.fixture(scope="module")
-def answers(host_trap):
+class RecordedStart(sandbox.SandboxedKernelManager):
+    """The course's kernel manager, noting how each kernel started (warm or cold)."""
+
+    starts: list[str] = []
+
+    async def _async_launch_kernel(self, *args, **kwargs):
+        await super()._async_launch_kernel(*args, **kwargs)
+        RecordedStart.starts.append(self.start)
+
+
+def probe_answers(host_trap, *, warm: bool) -> tuple[dict, str]:
+    """Every probe's answer from one sandboxed kernel, and how that kernel started."""
+    saved = {key: os.environ.get(key) for key in ("VAE_TP_SECRET_FOR_TEST", "VAE_TP_SANDBOX_DISK_MB",
+                                                  sandbox.ZYGOTE_ENV)}
     os.environ["VAE_TP_SECRET_FOR_TEST"] = "instructor-token"
     os.environ["VAE_TP_SANDBOX_DISK_MB"] = str(DISK_MB)
+    if not warm:
+        os.environ[sandbox.ZYGOTE_ENV] = "off"
     try:
         cells = [nbformat.v4.new_code_cell(SETUP.replace("HOST_TRAP_PATH", repr(str(host_trap))))] + [
             nbformat.v4.new_code_cell(f"print(json.dumps({expr}))") for expr in PROBES.values()]
         nb = nbformat.v4.new_notebook(cells=cells)
-        NotebookClient(nb, kernel_manager_class=sandbox.SandboxedKernelManager, timeout=60).execute()
+        NotebookClient(nb, kernel_manager_class=RecordedStart, timeout=60).execute()
     finally:
-        del os.environ["VAE_TP_SECRET_FOR_TEST"], os.environ["VAE_TP_SANDBOX_DISK_MB"]
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     found = {}
     for name, cell in zip(PROBES, nb.cells[1:]):
         text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
         found[name] = json.loads(text.strip().splitlines()[-1])
+    return found, RecordedStart.starts[-1]
+
+
+@pytest.fixture(scope="module")
+def answers(host_trap):
+    """The probes of a kernel started as grading starts it: warm, forked into the sandbox."""
+    found, start = probe_answers(host_trap, warm=True)
+    assert start == "warm", f"the kernel started {start}: {sandbox.Zygote.disabled}"
     return found
+
+
+def test_a_warm_kernel_sees_what_a_kernel_started_inside_bubblewrap_sees(answers, host_trap):
+    """The zygote's kernel (TensorFlow imported before the fork) is held exactly as a kernel
+    that bubblewrap starts itself: same files, writes, network, identity, bounds, nothing more
+    reachable, the same kinds of descriptors."""
+    cold, start = probe_answers(host_trap, warm=False)
+    assert start == "cold"
+
+    def kinds(descriptors: dict) -> set[str]:
+        return {target.split(":[")[0] for target in descriptors.values()
+                if not target.startswith(("/home/student/", "/tmp/", "/proc/"))}
+
+    def files(found: list[str]) -> list[str]:
+        # what importing Keras and Matplotlib writes into an empty home (a cold kernel's own)
+        return [f for f in found if not f.startswith(("/home/student/.keras/",
+                                                      "/home/student/.matplotlib/"))]
+
+    for name in PROBES:
+        if name == "descriptors":
+            assert kinds(answers[name]) == kinds(cold[name]), name
+        elif name == "home":
+            assert files(answers[name]) == files(cold[name]), name
+        else:
+            assert answers[name] == cold[name], name
 
 
 def test_a_submission_sees_only_the_environment_and_empty_folders(answers):
@@ -343,3 +394,22 @@ def test_one_huge_output_costs_the_grader_no_memory_and_stops_the_notebook():
     assert after - before < 100, done.stdout
     assert "larger than 96 MB in one message" in done.stdout
     assert "not run: an earlier cell sent an output larger than 96 MB" in done.stdout
+
+
+def test_a_warm_start_that_fails_starts_the_kernel_cold_and_says_so(monkeypatch, caplog):
+    """A failure of the zygote is never a submission's: that kernel, and the next ones, start
+    inside bubblewrap, and the grader's log says why."""
+    def broken(self, request, bounds):
+        raise RuntimeError("setns(mnt): Operation not permitted")
+
+    sandbox.Zygote.get()  # started (or already running): the failure is in the fork
+    monkeypatch.setattr(sandbox.Zygote, "fork_kernel", broken)
+    monkeypatch.setattr(sandbox.Zygote, "disabled", None)
+    monkeypatch.setattr(sandbox.Zygote, "_instance", sandbox.Zygote._instance)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    with caplog.at_level("WARNING"):
+        NotebookClient(nb, kernel_manager_class=RecordedStart, timeout=60).execute()
+    assert nb.cells[0].outputs[0]["text"] == "42\n"
+    assert RecordedStart.starts[-1] == "cold"
+    assert "Warm kernel start failed (setns(mnt): Operation not permitted)" in caplog.text
+    assert sandbox.Zygote.get() is None  # the next kernels start cold too

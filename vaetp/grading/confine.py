@@ -27,8 +27,9 @@ def _cgroup_dirs(name: str) -> list[Path]:
     return [CGROUP_ROOT / controller / name for controller in ("pids", "memory")]
 
 
-def join_cgroup(name: str, processes: int, memory_mb: int) -> list[str]:
-    """Create the cgroup(s), set their bounds, move this process in; return what was set."""
+def join_cgroup(name: str, processes: int, memory_mb: int, pid: int = 0) -> list[str]:
+    """Create the cgroup(s), set their bounds, move process `pid` in (0: this process); return
+    what was set."""
     done = []
     for folder in _cgroup_dirs(name):
         if not folder.parent.is_dir() or not os.access(folder.parent, os.W_OK):
@@ -43,7 +44,7 @@ def join_cgroup(name: str, processes: int, memory_mb: int) -> list[str]:
                 swap = folder / "memory.memsw.limit_in_bytes"
                 if swap.exists():
                     swap.write_text(limit)
-            (folder / "cgroup.procs").write_text(str(os.getpid()))
+            (folder / "cgroup.procs").write_text(str(pid or os.getpid()))
             done.append(folder.parent.name)
         except OSError:
             continue
@@ -87,12 +88,14 @@ def _tasks_of(uid: int) -> int:
     return count
 
 
-def set_rlimits(memory_mb: int, processes: int, file_mb: int, cpu_seconds: int) -> None:
+def set_rlimits(memory_mb: int, processes: int, file_mb: int, cpu_seconds: int,
+                pid: int = 0) -> None:
+    """Set the bounds of process `pid` (0: this process)."""
     def cap(which: int, value: int) -> None:
-        soft, hard = resource.getrlimit(which)
+        soft, hard = resource.prlimit(pid, which)
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
-        resource.setrlimit(which, (value, value))
+        resource.prlimit(pid, which, (value, value))
 
     cap(resource.RLIMIT_AS, memory_mb * 2**20)
     # RLIMIT_NPROC counts every process and thread of the user: leave the user's own room.

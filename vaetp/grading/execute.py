@@ -344,13 +344,16 @@ class GradingExecute(Execute):
             else:
                 cell.outputs = [error_output(verdict["ename"] or GRADING_ERROR, verdict["message"])]
         judged = time.monotonic()
+        start = ",".join(getattr(m, "start", "?") for m in self._managers) or "none"
         nb.metadata["vaetp_grading"] = {
             "sandbox": sandbox.mode(),
+            "start": start,
             "records": sorted(self._records),
             "seconds": {"kernel": round(executed - started, 2), "judge": round(judged - executed, 2)},
         }
-        self.log.info("graded in %.1f s: kernel (sandbox %s) %.1f s, judge %.1f s",
-                      judged - started, sandbox.mode(), executed - started, judged - executed)
+        self.log.info("graded in %.1f s: kernel (sandbox %s, %s start) %.1f s, judge %.1f s",
+                      judged - started, sandbox.mode(), start, executed - started,
+                      judged - executed)
         return nb, resources
 
     def process_message(self, msg: dict, cell: NotebookNode, cell_index: int):

@@ -30,6 +30,17 @@ or `memory` hierarchy is writable, the process and memory bounds are also set th
 sandbox ignores RLIMIT_NPROC). A kernel that passes a bound fails or is killed, and is
 graded like a kernel that died.
 
+Warm start (`Zygote`): TensorFlow's import is more than half of what grading one submission
+costs, so each grading process keeps one zygote (`python -m vaetp.zygote`: the kernel's
+environment, TensorFlow, Keras and ipykernel imported, nothing of the grader's). For each
+submission, bubblewrap builds the sandbox as above around a small waiter (`WAITER`), the zygote
+forks a child, the grader sets that child's rlimits and cgroup, and the child joins every
+namespace of the sandbox, drops every privilege and becomes the kernel there (the zygote
+module's doc has the steps). The kernel then sees what a kernel started inside the sandbox
+sees. The waiter exits when the kernel does, and the sandbox goes with it. If the zygote
+cannot start or a join fails, the grader says so in its log and starts kernels inside
+bubblewrap as before (`VAE_TP_ZYGOTE=off` asks for that).
+
 Without bubblewrap (`VAE_TP_SANDBOX=off`, an explicit switch), the kernel runs as a plain
 process with the same environment variables and limits but none of the isolation; the
 round is then marked unsandboxed in the report and grades.csv.
@@ -37,10 +48,15 @@ round is then marked unsandboxed in the report and grades.csv.
 
 from __future__ import annotations
 
+import array
+import json
 import os
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -68,6 +84,32 @@ MAX_MESSAGE_BYTES = 96 * 2**20
 IOPUB_QUEUE = 64
 #: The kernel's sockets, as the grader waits for them to listen (seconds).
 SOCKET_WAIT = 60.0
+#: The same for a kernel forked by the zygote (its imports are done): past this, the grader
+#: starts that kernel inside bubblewrap instead, and the next ones too.
+WARM_SOCKET_WAIT = 30.0
+
+
+ZYGOTE_ENV = "VAE_TP_ZYGOTE"
+#: What bubblewrap runs when the kernel comes from the zygote: it waits for the first process
+#: that joins the sandbox (the kernel) and exits when that process does, so that the sandbox
+#: (and bubblewrap, which the kernel manager watches) ends with the kernel.
+WAITER = """
+import os, select, sys, time
+me = os.getpid()
+deadline = time.monotonic() + 120
+while True:
+    pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, me))
+    if pids:
+        break
+    if time.monotonic() > deadline:
+        sys.exit(3)
+    time.sleep(0.005)
+try:
+    fd = os.pidfd_open(pids[0])
+except OSError:
+    sys.exit(0)
+select.select([fd], [], [])
+"""
 
 
 #: An optional tag of one grading round (letters, digits, - and _): it is in the name of each
@@ -255,6 +297,116 @@ def _child_pid(pid: int, timeout: float = 10.0) -> int | None:
     return None
 
 
+class Zygote:
+    """The grading process's warm start for kernels (module doc, "Warm start"): one
+    `python -m vaetp.zygote` process, started on first use, ended with the grader."""
+
+    _instance: "Zygote | None" = None
+    #: Why warm starts are off in this process (None: they are on).
+    disabled: str | None = None
+    START_TIMEOUT = 180.0
+    FORK_TIMEOUT = 30.0
+
+    @classmethod
+    def get(cls) -> "Zygote | None":
+        """The zygote, started if needed; None when warm starts are off (`disabled` says why)."""
+        if os.environ.get(ZYGOTE_ENV, "").strip().lower() in OFF_VALUES:
+            return None
+        if cls.disabled is not None:
+            return None
+        if cls._instance is None or cls._instance.process.poll() is not None:
+            try:
+                cls._instance = cls()
+            except (OSError, RuntimeError, ValueError) as err:
+                cls.disable(f"the zygote did not start: {err}")
+                return None
+        return cls._instance
+
+    @classmethod
+    def disable(cls, why: str) -> None:
+        cls.disabled = why
+        if cls._instance is not None:
+            cls._instance.close()
+            cls._instance = None
+
+    def __init__(self) -> None:
+        import atexit
+
+        self.home = Path(tempfile.mkdtemp(prefix="vaetp-zygote-"))
+        env = kernel_environment()
+        # the imports' own set-up folders (Keras's, Matplotlib's): a scratch folder of the host
+        env.update(HOME=str(self.home), KERAS_HOME=str(self.home / ".keras"),
+                   MPLCONFIGDIR=str(self.home / ".matplotlib"))
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.lock = threading.Lock()
+        log = self.home / "zygote.log"
+        with open(log, "wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "vaetp.zygote", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], env=env, cwd=self.home, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        theirs.close()
+        self.socket = ours
+        atexit.register(self.close)
+        ours.settimeout(self.START_TIMEOUT)
+        try:
+            ready = ours.recv(64)
+        except OSError as err:
+            ready = f"{err}".encode()
+        if ready != b"ready\n":
+            tail = log.read_bytes()[-500:].decode(errors="replace") if log.exists() else ""
+            self.close()
+            raise RuntimeError(f"{ready!r} {tail}".strip())
+
+    def fork_kernel(self, request: dict, bounds: Any) -> tuple[int, int]:
+        """Fork a kernel into the sandbox of `request["sandbox_pid"]`; `bounds(pid)` sets the
+        child's rlimits and cgroup before it goes on. Returns the kernel's host pid and the
+        read end of its stderr pipe."""
+        control, child_control = socket.socketpair()
+        read_end, write_end = os.pipe()
+        try:
+            with self.lock:
+                self.socket.sendmsg([json.dumps(request).encode()], [
+                    (socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                     array.array("i", [child_control.fileno(), write_end]))])
+        except OSError:
+            os.close(read_end)
+            raise
+        finally:
+            child_control.close()
+            os.close(write_end)
+        try:
+            control.settimeout(self.FORK_TIMEOUT)
+            reader = control.makefile("rb")
+            word, _, value = reader.readline(4096).decode(errors="replace").strip().partition(" ")
+            if word != "pid":
+                raise RuntimeError(f"the zygote's child said {word!r}")
+            bounds(int(value))
+            control.sendall(b"go\n")
+            word, _, value = reader.readline(4096).decode(errors="replace").strip().partition(" ")
+            if word != "kernel":
+                raise RuntimeError(value or "the zygote's child ended without a kernel")
+            return int(value), read_end
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            control.close()
+
+    def close(self) -> None:
+        try:
+            self.socket.close()
+        except OSError:
+            pass
+        if self.process.poll() is None:
+            self.process.kill()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
 def listening_sockets(pid: int) -> set[str]:
     """Paths of the Unix sockets listening in the network namespace of `pid` (inside paths)."""
     found = set()
@@ -355,15 +507,99 @@ class SandboxedKernelManager(_SandboxSockets, AsyncKernelManager):
             launcher = ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in env.items()),
                         "sh", "-c", f'cd "{workdir}" && exec "$@"', "sh", *kernel]
             return confine_command(launcher, self.limits, self.cgroup)
-        inner = bwrap_command(kernel, connection_file=self.connection_file, limits=self.limits,
-                              env=env, hidden=grader_only_paths())
-        return confine_command(inner, self.limits, self.cgroup)
+        self._cold_cmd = confine_command(
+            bwrap_command(kernel, connection_file=self.connection_file, limits=self.limits,
+                          env=env, hidden=grader_only_paths()), self.limits, self.cgroup)
+        self._zygote = Zygote.get()
+        if self._zygote is None:
+            return self._cold_cmd
+        import importlib.util
+
+        self._warm_request = {
+            "uid": 1000, "gid": 1000, "env": env, "cwd": WORK,
+            "launcher": importlib.util.find_spec("ipykernel_launcher").origin,
+            "argv": kernel[3:],
+        }
+        waiter = [sys.executable, "-S", "-c", WAITER]
+        return confine_command(
+            bwrap_command(waiter, connection_file=self.connection_file, limits=self.limits,
+                          env=env, hidden=grader_only_paths()), self.limits, self.cgroup)
+
+    _zygote: Zygote | None = None
+    _cold_cmd: list[str] | None = None
+    _warm_request: dict | None = None
+    #: The kernel's pid (a pidfd) when it came from the zygote.
+    kernel_pidfd: int | None = None
+    #: How this kernel started: "warm" (forked by the zygote), "cold" (inside bubblewrap), "off".
+    start: str = "cold"
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        import asyncio
-        import subprocess
-        import threading
+        await self._launch_sandbox(kernel_cmd, **kw)
+        self.start = "cold" if self.sandboxed else "off"
+        if not self.sandboxed:
+            return
+        if self._zygote is not None:
+            failure = None
+            try:
+                self._fork_kernel()
+                if await self._wait_for_sockets(WARM_SOCKET_WAIT):
+                    self.start = "warm"
+                    return
+                failure = "the forked kernel did not open its sockets" + (
+                    " (it ended)" if self._kernel_ended() else f" in {WARM_SOCKET_WAIT:.0f} s")
+            except (OSError, RuntimeError, ValueError) as err:
+                failure = str(err)
+            # never a submission's fault: start this kernel, and the next ones, cold
+            self.log.warning("Warm kernel start failed (%s); kernels start inside bubblewrap "
+                             "from now on", failure)
+            Zygote.disable(f"a warm start failed: {failure}")
+            self._kill_sandbox()
+            self.ip = f"{SOCKETS}/k"  # as the connection file has it (the kernel's view)
+            await self._launch_sandbox(self._cold_cmd, **kw)
+        await self._wait_for_sockets(SOCKET_WAIT)
 
+    async def _wait_for_sockets(self, timeout: float) -> bool:
+        """Wait until the kernel's sockets listen; False if it ended or `timeout` passed."""
+        import asyncio
+
+        process = self.provisioner.process  # type: ignore[union-attr]
+        wanted = {f"{SOCKETS}/k-{port}" for port in self.ports}
+        deadline = time.monotonic() + timeout
+        while not wanted <= listening_sockets(self.sandbox_pid):  # type: ignore[arg-type]
+            if process.poll() is not None or time.monotonic() >= deadline or self._kernel_ended():
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    def _kernel_ended(self) -> bool:
+        if self.kernel_pidfd is None:
+            return False
+        import select
+
+        return bool(select.select([self.kernel_pidfd], [], [], 0)[0])
+
+    def _fork_kernel(self) -> None:
+        """The kernel from the zygote, in the sandbox bubblewrap just made."""
+        from vaetp.grading.confine import join_cgroup, set_rlimits
+
+        def bounds(pid: int) -> None:
+            if self.cgroup:
+                join_cgroup(self.cgroup, self.limits.processes, self.limits.memory_mb, pid=pid)
+            set_rlimits(self.limits.memory_mb, self.limits.processes, self.limits.file_mb,
+                        self.limits.cpu_seconds, pid=pid)
+
+        # the waiter: the process of the sandbox a kernel would be, in every namespace a kernel
+        # would be in (bubblewrap's init, its parent, is outside the innermost user namespace)
+        waiter = _child_pid(self.sandbox_pid) if self.sandbox_pid else None
+        if waiter is None:
+            raise RuntimeError("the sandbox's waiter did not start")
+        request = dict(self._warm_request or {}, sandbox_pid=waiter)
+        pid, stderr = self._zygote.fork_kernel(request, bounds)  # type: ignore[union-attr]
+        self.kernel_pidfd = os.pidfd_open(pid)
+        threading.Thread(target=self._drain_stderr, args=(os.fdopen(stderr, "rb"),),
+                         daemon=True).start()
+
+    async def _launch_sandbox(self, kernel_cmd: list[str], **kw: Any) -> None:
         kw.pop("cwd", None)  # the kernel's folder is inside the sandbox
         kw["cwd"] = str(self.runtime)
         # Nothing of the grader's: no terminal, no log file, no other descriptor (Popen closes
@@ -379,11 +615,6 @@ class SandboxedKernelManager(_SandboxSockets, AsyncKernelManager):
                                          + self.stderr_tail.decode(errors="replace")[-500:])
             self.sandbox_pid = child
             self.ip = f"/proc/{child}/root{SOCKETS}/k"
-            wanted = {f"{SOCKETS}/k-{port}" for port in self.ports}
-            deadline = time.monotonic() + SOCKET_WAIT
-            while not wanted <= listening_sockets(child) and process.poll() is None \
-                    and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
 
     def _drain_stderr(self, pipe: Any) -> None:
         try:
@@ -405,6 +636,13 @@ class SandboxedKernelManager(_SandboxSockets, AsyncKernelManager):
         bubblewrap first would leave that init a zombie that nobody reaps, pinning the cgroup."""
         import signal
 
+        if self.kernel_pidfd is not None:
+            try:
+                signal.pidfd_send_signal(self.kernel_pidfd, signal.SIGKILL)
+            except OSError:
+                pass
+            os.close(self.kernel_pidfd)
+            self.kernel_pidfd = None
         if self.sandbox_pid is None:
             return
         try:
