@@ -41,7 +41,9 @@ def encoder(dense=16, outputs="all", flat=False, convolutions=True):
         h = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)
     h = layers.Dense(dense, activation="relu")(h if flat else layers.Flatten()(h))
     m, lv = layers.Dense(LATENT)(h), layers.Dense(LATENT)(h)
-    z = m if outputs == "z = z_mean" else Sampling()(m, lv)
+    z = m if outputs == "z = z_mean" else Sampling()(*((lv, m) if outputs == "swapped" else (m, lv)))
+    if outputs == "z first":
+        return keras.Model(enc_in, [z, m, lv])
     return keras.Model(enc_in, z if outputs == "only z" else [m, lv, z])
 
 
@@ -189,6 +191,23 @@ def test_a_student_whose_z_is_not_sampled_is_told_so_by_the_hidden_check():
     message = mistake(conv_checks.check_conv_outputs_are_probabilities,
                       encoder(outputs="z = z_mean"), decoder())
     assert "z equals z_mean" in message and "Sampling" in message
+
+
+def test_a_student_who_calls_sampling_on_log_var_then_mean_loses_one_point_and_is_told():
+    """Sampling(z_log_var, z_mean): the shapes are right and the budget holds; only the hidden
+    check fails, and it names the order."""
+    conv_encoder, conv_decoder = encoder(outputs="swapped"), decoder()
+    record = conv_checks.extract_conv_vae(conv_encoder, conv_decoder, LATENT)
+    conv_checks.check_conv_shapes(record, record, LATENT)
+    conv_checks.check_conv_budget(record, record, LATENT, BUDGET)
+    message = mistake(conv_checks.check_conv_outputs_are_probabilities, conv_encoder, conv_decoder)
+    assert "calls Sampling on (z_log_var, z_mean)" in message and "(z_mean, z_log_var)" in message
+
+
+def test_a_student_who_returns_z_first_is_told_the_order():
+    message = mistake(conv_checks.check_conv_outputs_are_probabilities,
+                      encoder(outputs="z first"), decoder())
+    assert "sampled z as output 0" in message and "[z_mean, z_log_var, z], in that order" in message
 
 
 @pytest.mark.parametrize("conv_encoder, expected", [

@@ -326,6 +326,19 @@ KL_SIGN = "def kl_divergence(z_mean, z_log_var):\n    return 0.5 * ops.sum(1 + z
 KL_BATCH_MEAN = "def kl_divergence(z_mean, z_log_var):\n    kl = -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)\n    return ops.mean(kl)\n"
 KL_SIGMA = "def kl_divergence(z_mean, z_log_var):\n    return -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(0.5 * z_log_var), axis=-1)\n"
 VAE_Z_MEAN = 'vae = keras.Model(inputs, decoder(z_mean), name="vae_mlp")\n'
+VAE_ENCODER_TWICE = """\
+class TwiceVAE(keras.Model):
+    def __init__(self, encoder, decoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.decoder = encoder, decoder
+
+    def call(self, x):
+        self.codes = self.encoder(x)  # kept to look at them
+        return self.decoder(self.encoder(x))
+
+
+vae = TwiceVAE(encoder, decoder, name="vae_mlp")
+"""
 VAE_NEW_LAYERS = """\
 hidden = layers.Dense(intermediate_dim, activation="relu")(encoder(inputs))
 vae = keras.Model(inputs, layers.Dense(original_dim, activation="sigmoid")(hidden), name="vae_mlp")
@@ -569,6 +582,8 @@ zm, zv = layers.Dense(latent_dim)(c), layers.Dense(latent_dim)(c)
 conv_encoder = keras.Model(img, [zm, zv, Sampling(name="z")(zm, zv)])
 """
 CONV_TOO_BIG = CONV_ENCODER.replace("HIDDEN", "512") + CONV_DECODER
+CONV_SAMPLING_SWAPPED = CONV_ENCODER.replace("HIDDEN", "16").replace(
+    'Sampling(name="z")(zm, zv)', 'Sampling(name="z")(zv, zm)') + CONV_DECODER
 CONV_NO_SIGMOID = CONV_ENCODER.replace("HIDDEN", "16") + CONV_DECODER.replace(', activation="sigmoid")(c))', ')(c))')
 CONV_FLAT_OUTPUT = CONV_ENCODER.replace("HIDDEN", "16") + CONV_DECODER.replace(
     'layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid")(c))',
@@ -840,6 +855,9 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
                 nb('vae = keras.Model(inputs, encoder(inputs), name="vae_mlp")\n', cell="vae-exercise"),
                 score(test_vae_shapes=0, test_vae_uses_encoder_and_decoder=0), "loaded",
                 ["returns shape (64, 2)"]),
+        Student("vae-encoder-twice", "a subclassed VAE that calls the encoder twice (two KL terms)",
+                nb(VAE_ENCODER_TWICE, cell="vae-exercise"), score(test_vae_samples_and_adds_kl=0),
+                "loaded", ["it added 2. Call the encoder once"]),
         Student("vae-new-layers", "the VAE builds new decoder layers instead of calling `decoder`",
                 nb(VAE_NEW_LAYERS, cell="vae-exercise"), score(test_vae_uses_encoder_and_decoder=0),
                 "loaded", ["your VAE has weights of its own"]),
@@ -889,6 +907,9 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
                 ["over the budget of 300,000"]),
         Student("conv-no-sigmoid", "the convolutional decoder ends without a sigmoid",
                 nb(CONV_NO_SIGMOID, cell="conv-exercise"), score(test_conv_outputs=0), "loaded", []),
+        Student("conv-sampling-swapped", "the convolutional encoder calls Sampling(z_log_var, z_mean)",
+                nb(CONV_SAMPLING_SWAPPED, cell="conv-exercise"), score(test_conv_outputs=0), "loaded",
+                ["conv_encoder calls Sampling on (z_log_var, z_mean)"]),
         Student("conv-flat-output", "the convolutional decoder returns flat vectors",
                 nb(CONV_FLAT_OUTPUT, cell="conv-exercise"), score(test_conv_shapes=0), "loaded",
                 ["conv_decoder returns flat vectors of 784 pixels"]),

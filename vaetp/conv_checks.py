@@ -736,7 +736,8 @@ def check_conv_outputs_are_probabilities(conv_encoder: Any, conv_decoder: Any,
                                          latent_dim: int) -> None:
     """Hidden: decoded pixels are finite and within [0, 1] even for latent vectors far from the
     origin; the encoder's z is sampled (it differs from z_mean and between two calls) while
-    z_mean is the same on both calls; the encoder adds a loss (the KL of `Sampling`)."""
+    z_mean is the same on both calls; z is drawn from the z_mean and z_log_var the encoder
+    returns, in that order; the encoder adds a loss (the KL of `Sampling`)."""
     record = _record(conv_encoder, conv_decoder, latent_dim)
     _models(record)
     out = calls.output_of(record, "decoder", "conv_decoder")  # any shape: that is another check
@@ -756,6 +757,10 @@ def check_conv_outputs_are_probabilities(conv_encoder: Any, conv_decoder: Any,
     judged = _verified(record, latent_dim)
     sample = judged["encoder"][2]
     if not isinstance(sample, Sample):
+        where = [i for i, v in enumerate(judged["encoder"]) if isinstance(v, Sample)]
+        if where:
+            raise AnswerMismatch(f"conv_encoder returns its sampled z as output {where[0]}: return "
+                                 "[z_mean, z_log_var, z], in that order.")
         raise AnswerMismatch("conv_encoder's z equals z_mean: z must be sampled, "
                              "z = Sampling()(z_mean, z_log_var).")
     eps, eps_again = _epsilon(z, sample), _epsilon(z_again, sample)
@@ -765,6 +770,16 @@ def check_conv_outputs_are_probabilities(conv_encoder: Any, conv_decoder: Any,
     if record.facts.get("encoder", {}).get("losses") == 0:
         raise AnswerMismatch("conv_encoder adds no KL term to the loss: draw z with the "
                              "notebook's Sampling layer, which adds it.")
+    z_mean_judged, z_log_var_judged = judged["encoder"][0], judged["encoder"][1]
+    plain = not isinstance(z_mean_judged, Sample) and not isinstance(z_log_var_judged, Sample)
+    if not (plain and _close(sample.mean, z_mean_judged)
+            and _close(sample.log_var, z_log_var_judged)):
+        if plain and _close(sample.mean, z_log_var_judged) and _close(sample.log_var, z_mean_judged):
+            raise AnswerMismatch("conv_encoder calls Sampling on (z_log_var, z_mean): call it on "
+                                 "(z_mean, z_log_var), in that order; swapped, z is drawn around "
+                                 "z_log_var and the KL term is not your encoder's.")
+        raise AnswerMismatch("conv_encoder's z is not drawn from the z_mean and z_log_var it "
+                             "returns: return [z_mean, z_log_var, Sampling()(z_mean, z_log_var)].")
 
 
 def check_conv_vae(conv_encoder: Any, conv_decoder: Any, latent_dim: int,
