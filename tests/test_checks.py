@@ -111,15 +111,31 @@ def test_equivalent_builds_pass(build, encoder):
                                    layers.Dense(PIXELS, activation="sigmoid"),
                                    layers.Reshape((28, 28))]),
          "output layer", "your decoder's output has shape (None, 28, 28); the TP asks for (None, 784)"),
+        (lambda: keras.Sequential([keras.Input((LATENT,)), layers.Dense(HIDDEN, activation="relu"),
+                                   layers.Dense(PIXELS, activation="sigmoid"),
+                                   layers.Activation("sigmoid")]),
+         "output layer", "your decoder applies the sigmoid twice"),
     ],
     ids=["256-hidden", "linear-hidden", "relu-output", "softmax-output", "10-outputs",
          "latent-3", "no-hidden-layer", "extra-layer", "relu6-hidden", "gelu-hidden",
-         "hard-sigmoid-output", "reshaped-output"],
+         "hard-sigmoid-output", "reshaped-output", "sigmoid-twice"],
 )
 def test_wrong_decoder_is_named(decoder, failed, words, encoder):
     found = failures(decoder(), encoder)
     assert failed in found, found
     assert words in found[failed]
+
+
+def test_a_double_sigmoid_is_the_output_layers_mistake_not_the_hidden_layers(encoder):
+    """Dense(784, sigmoid) then Activation("sigmoid"): the hidden layer is right and is told so;
+    the output layer is named, as any wrong output activation is (the hidden test's function and
+    gradients differ too, as for softmax)."""
+    decoder = keras.Sequential([keras.Input((LATENT,)), layers.Dense(HIDDEN, activation="relu"),
+                                layers.Dense(PIXELS, activation="sigmoid"),
+                                layers.Activation("sigmoid")])
+    found = failures(decoder, encoder)
+    assert set(found) == {"output layer", "computes the TP's function", "every weight learns"}, found
+    assert "Keep one" in found["output layer"]
 
 
 def test_parameter_count_message_gives_the_breakdown(encoder):

@@ -92,6 +92,7 @@ def as_data(decoder: Any, encoder: Any = None, spec: DecoderSpec = SPEC) -> Deco
 
 _erf = np.vectorize(__import__("math").erf, otypes=[float])
 
+SIGMOID_TWICE = "sigmoid, applied twice"
 _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "linear (no activation)": lambda a: a,
     "relu": lambda a: np.maximum(a, 0.0),
@@ -110,6 +111,8 @@ _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "hard_sigmoid": lambda a: np.clip(a + 3.0, 0.0, 6.0) / 6.0,
     "gelu": lambda a: 0.5 * a * (1.0 + _erf(a / np.sqrt(2.0))),
     "exponential": lambda a: np.exp(np.minimum(a, 80.0)),
+    # a mistake, not an activation: a sigmoid on the output Dense and another one after it
+    SIGMOID_TWICE: lambda a: 1.0 / (1.0 + np.exp(-1.0 / (1.0 + np.exp(-a)))),
 }
 _SPEC_NAMES = {"linear (no activation)": "linear", "leaky_relu": "leaky_relu"}
 
@@ -392,6 +395,11 @@ def check_output_layer(decoder: Any, spec: DecoderSpec = SPEC) -> None:
             f"activation; the TP asks for {_shape_text(spec)}."
         )
     act = _activation_name(found.activations[-1])
+    if act == SIGMOID_TWICE and spec.output_activation == "sigmoid":
+        raise DecoderMismatch(
+            "your decoder applies the sigmoid twice: activation=\"sigmoid\" on the output Dense "
+            "layer and another sigmoid after it. Keep one: twice, every pixel stays between 0.5 "
+            "and 0.73, never a black pixel.")
     if act != spec.output_activation:
         raise DecoderMismatch(
             f"your output layer uses {act}; the TP asks for {spec.output_activation}, so that "

@@ -443,11 +443,13 @@ def test_assignment_round_trip_on_jupyterhub(hub):
     assert float(grades[student1]["score"]) == POINTS, grades_text
     assert float(grades[student1]["max_score"]) == MAX_SCORE, grades_text
     assert float(grades[student2]["score"]) == 0, grades_text
-    # Graded through the bubblewrap sandbox, as the unprivileged instructor.
+    # Graded through the bubblewrap sandbox, as the unprivileged instructor, each kernel forked
+    # warm by the zygote into its sandbox (unprivileged: through the sandbox's user namespace).
     for student in (student1, student2):
         autograded = json.loads((homes["instructor"] / COURSE_ID / "autograded" / student / ASSIGNMENT / NOTEBOOK)
                                 .read_text())
         assert autograded["metadata"]["vaetp_grading"]["sandbox"] == "bubblewrap", student
+        assert autograded["metadata"]["vaetp_grading"]["start"] == "warm", student
 
     # 6. Each student fetches their feedback, which shows their own score.
     for role, server, score in (("student1", alice, POINTS), ("student2", bob, 0)):
