@@ -795,5 +795,5 @@ def check_conv_vae(conv_encoder: Any, conv_decoder: Any, latent_dim: int,
             lambda: check_conv_outputs_are_probabilities(record, record, latent_dim),
     })
     calls.print_verdicts("Checking conv_encoder and conv_decoder:", verdicts,
-                         "All checks passed: your convolutional VAE has the right shapes and "
-                         "fits the budget.")
+                         "All checks passed: your convolutional VAE has the right shapes, fits the "
+                         "budget, outputs probabilities and samples z with the KL term.")

@@ -249,4 +249,5 @@ def check_generate_digits(generate_digits: Any, latent_dim: int, original_dim: i
             lambda: check_generation_from_prior(record, latent_dim, original_dim),
     })
     calls.print_verdicts("Checking generate_digits:", verdicts,
-                         "All checks passed: your function draws digits from the decoder.")
+                         "All checks passed: your function draws codes from the prior N(0, I), fresh on "
+                         "each call, and decodes them with the decoder it is given.")
