@@ -40,6 +40,7 @@ PROBES = {
     "descriptors": "descriptors()",
     "fill": "{folder: fill(folder) for folder in FILL}",
     "symlinks": "plant_symlinks(HOST_TRAP)",
+    "interpreter": "change_interpreter()",
 }
 #: Each writable tmpfs of the sandbox is this big in this module's kernel.
 DISK_MB = 16
@@ -132,6 +133,19 @@ def plant_symlinks(trap):
             except OSError as err:
                 done.append(err.strerror)
     return done
+def change_interpreter():
+    # the interpreter's file, reached through /proc/self/exe (a warm kernel's is the zygote's):
+    # set its mode to what it is, set an extended attribute, touch it
+    results = []
+    for change in (lambda: os.chmod('/proc/self/exe', os.stat('/proc/self/exe').st_mode & 0o7777),
+                   lambda: os.setxattr('/proc/self/exe', 'user.vaetp', b'x'),
+                   lambda: os.utime('/proc/self/exe')):
+        try:
+            change()
+            results.append('changed')
+        except OSError as err:
+            results.append(err.strerror)
+    return results
 def try_memory():
     try:
         block = bytearray(8 * 2**30)
@@ -266,6 +280,12 @@ def test_without_bubblewrap_grading_refuses_and_names_both_fixes():
                           env={**os.environ, "PATH": "/nonexistent"})
     assert "apt-get install bubblewrap" in done.stdout
     assert "VAE_TP_SANDBOX=off" in done.stdout
+
+
+def test_a_submission_cannot_change_the_interpreter_it_runs(answers):
+    """The kernel's own executable is a file of the host (for a warm kernel, the zygote's): its
+    mode, attributes and times stay out of reach (a read-only mount)."""
+    assert answers["interpreter"] == ["Read-only file system"] * 3, answers["interpreter"]
 
 
 def test_a_submission_holds_no_descriptor_of_the_grader(answers):
@@ -413,3 +433,11 @@ def test_a_warm_start_that_fails_starts_the_kernel_cold_and_says_so(monkeypatch,
     assert RecordedStart.starts[-1] == "cold"
     assert "Warm kernel start failed (setns(mnt): Operation not permitted)" in caplog.text
     assert sandbox.Zygote.get() is None  # the next kernels start cold too
+
+
+def test_the_zygote_refuses_to_serve_a_process_that_imported_the_grader():
+    """Everything the zygote imported is in every kernel's memory: it refuses to serve once the
+    grader's package (the TP's reference answers) is among its modules, as in this process."""
+    from vaetp import zygote
+
+    assert "vaetp.grading" in (zygote.refusal() or "")

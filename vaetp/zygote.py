@@ -25,10 +25,17 @@ dies with it), reports the kernel's pid, and exits. The kernel closes every desc
 0 (/dev/null), 1 (/dev/null) and 2 (the grader's stderr pipe), takes the kernel environment,
 and runs ipykernel's launcher.
 
-Protocol on FD (a Unix socket): each request is one JSON line with two descriptors attached
-(SCM_RIGHTS): a control socket for this child and the write end of the kernel's stderr pipe.
-On the control socket the child writes `pid <n>\\n`, reads `go\\n`, then writes
-`kernel <host pid>\\n` or `error <message>\\n`.
+Protocol on FD (a SOCK_SEQPACKET Unix socket): each request is one JSON message with two
+descriptors attached (SCM_RIGHTS): a control socket for this child (SOCK_SEQPACKET too) and the
+write end of the kernel's stderr pipe. On the control socket the child sends `pid <n>`,
+receives `go`, then sends `kernel <host pid>` with a pidfd of the kernel attached, or
+`error <message>`.
+
+The interpreter: a forked kernel's `/proc/self/exe` is the zygote's, a file of the host. The
+grader starts the zygote (as root) in a mount namespace of its own where the Python
+environment and `/usr` are read-only bind mounts, and the zygote refuses to serve if its
+executable is writable by its own user (a kernel of the sandbox could otherwise change its
+mode: the sandbox maps its uid onto the grader's).
 """
 
 from __future__ import annotations
@@ -97,45 +104,54 @@ def _drop_capabilities() -> None:
     _check(_libc.syscall(SYS_capset, ctypes.byref(header), ctypes.byref(data)), "capset")
 
 
-def _join_sandbox(sandbox_pid: int, uid: int, gid: int) -> None:
-    """Enter every namespace of the sandbox's first process; keep no privilege."""
+def _start_time(pid: int) -> str:
+    """Field 22 of /proc/<pid>/stat: with the pid, names one process for its whole life."""
+    stat = open(f"/proc/{pid}/stat").read()
+    return stat[stat.rindex(")") + 2:].split()[19]
+
+
+def _join_sandbox(sandbox_pid: int, start_time: str, uid: int, gid: int) -> None:
+    """Enter every namespace of the sandbox's waiter; keep no privilege. Any failure raises:
+    the grader then starts the kernel inside bubblewrap instead."""
+    import fcntl
+
+    try:
+        os.setgroups([])  # while in the host's namespace (unprivileged: not allowed, and moot)
+    except OSError:
+        if os.geteuid() == 0:
+            raise
+
     def ns(name: str) -> int:
         return os.open(f"/proc/{sandbox_pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
 
     inner_user = ns("user")
     others = {name: ns(name) for name in ("mnt", "net", "ipc", "uts", "cgroup", "pid")}
-    import fcntl
-
-    try:
-        outer_user = fcntl.ioctl(inner_user, NS_GET_PARENT)
-    except OSError:
-        outer_user = None
-    if outer_user is not None:  # the namespace that owns the sandbox's mounts
-        try:
-            _setns(outer_user, CLONE_NEWUSER, "user")
-        except OSError:
-            if os.geteuid() != 0:  # root may enter the other namespaces from the host's
-                raise
-        os.close(outer_user)
+    if _start_time(sandbox_pid) != start_time:  # the waiter ended and its pid was reused
+        raise RuntimeError("the sandbox's waiter is gone")
+    outer_user = fcntl.ioctl(inner_user, NS_GET_PARENT)  # owns the sandbox's mounts
+    _setns(outer_user, CLONE_NEWUSER, "user")
     _setns(others["mnt"], CLONE_NEWNS, "mnt")  # also moves the root and cwd to the sandbox's
     _setns(others["net"], CLONE_NEWNET, "net")
     _setns(others["ipc"], CLONE_NEWIPC, "ipc")
     _setns(others["uts"], CLONE_NEWUTS, "uts")
     _setns(others["cgroup"], CLONE_NEWCGROUP, "cgroup")
     _setns(others["pid"], CLONE_NEWPID, "pid")  # for the child forked next
-    if outer_user is not None:
-        _setns(inner_user, CLONE_NEWUSER, "inner user")
-    for fd in (inner_user, *others.values()):
+    _setns(inner_user, CLONE_NEWUSER, "inner user")  # where the sandbox's processes run
+    for fd in (outer_user, inner_user, *others.values()):
         os.close(fd)
     os.chdir("/")
-    try:
-        os.setgroups([])
-    except OSError:  # bubblewrap denied setgroups in an unprivileged namespace
-        pass
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
     _drop_capabilities()
     _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
+
+
+def _close_all_from(first: int) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    top = max(soft, hard) if hard != resource.RLIM_INFINITY else soft
+    os.closerange(first, min(max(top, 1 << 16), 1 << 22))
 
 
 def _run_kernel(request: dict, stderr_fd: int) -> None:
@@ -144,22 +160,24 @@ def _run_kernel(request: dict, stderr_fd: int) -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)
     os.dup2(stderr_fd, 2)
-    os.closerange(3, 1 << 16)
+    _close_all_from(3)
     os.setsid()
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as Python sets it at start-up
     os.environ.clear()
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
     os.umask(0o022)
-    sys.path[0] = request["cwd"]  # `python -m` puts the start folder first
+    del sys.path[0]  # the zygote's start folder (`python -m`); ipykernel's launcher drops it too
     sys.argv = [request["launcher"], *request["argv"]]
-    for module in ("matplotlib",):  # caches of the zygote's set-up folders, not the kernel's
-        loaded = sys.modules.get(module)
-        for name in ("get_configdir", "get_cachedir"):
-            cache_clear = getattr(getattr(loaded, name, None), "cache_clear", None)
-            if cache_clear is not None:
-                cache_clear()
+    # what the imports read from the zygote's set-up folders: the kernel's own instead
+    matplotlib = sys.modules.get("matplotlib")
+    for name in ("get_configdir", "get_cachedir"):
+        cache_clear = getattr(getattr(matplotlib, name, None), "cache_clear", None)
+        if cache_clear is not None:
+            cache_clear()
+    keras_config = sys.modules.get("keras.src.backend.config")
+    if keras_config is not None and hasattr(keras_config, "_KERAS_DIR"):
+        keras_config._KERAS_DIR = os.environ.get("KERAS_HOME", keras_config._KERAS_DIR)
     code = 0
     try:
         from ipykernel import kernelapp
@@ -187,28 +205,28 @@ def _child(request: dict, control: socket.socket, stderr_fd: int) -> None:
     """The forked child: wait for the grader, join the sandbox, fork the kernel, report."""
     try:
         os.setsid()
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        control.sendall(f"pid {os.getpid()}\n".encode())
-        reply = control.recv(16)
-        if reply != b"go\n":
+        control.send(f"pid {os.getpid()}".encode())
+        if control.recv(16) != b"go":
             os._exit(2)
-        _join_sandbox(request["sandbox_pid"], request["uid"], request["gid"])
+        _join_sandbox(request["sandbox_pid"], request["sandbox_start"], request["uid"],
+                      request["gid"])
         kernel = os.fork()
         if kernel == 0:
-            control.close()
             _run_kernel(request, stderr_fd)
-        control.sendall(f"kernel {kernel}\n".encode())
+        pidfd = os.pidfd_open(kernel)  # the grader's handle on the kernel: never a reused pid
+        control.sendmsg([f"kernel {kernel}".encode()],
+                        [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [pidfd]))])
         os._exit(0)
     except BaseException as err:  # noqa: BLE001 - reported to the grader, which falls back
         try:
-            control.sendall(f"error {type(err).__name__}: {err}\n".encode()[:4000])
+            control.send(f"error {type(err).__name__}: {err}".encode()[:4000])
         finally:
             os._exit(1)
 
 
 def _receive(server: socket.socket) -> tuple[dict, list[int]] | None:
     fds = array.array("i")
-    data, ancdata, _, _ = server.recvmsg(65536, socket.CMSG_SPACE(2 * fds.itemsize))
+    data, ancdata, _, _ = server.recvmsg(1 << 20, socket.CMSG_SPACE(4 * fds.itemsize))
     for level, kind, payload in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
@@ -227,6 +245,30 @@ def preload() -> None:
     from keras import layers, ops  # noqa: F401
 
 
+def refusal() -> str | None:
+    """Why this process must not fork kernels, or None."""
+    leaked = sorted(m for m in sys.modules if m.startswith("vaetp.grading"))
+    if leaked:  # every kernel would inherit the grader's package
+        return f"{', '.join(leaked)} imported"
+    exe = os.stat("/proc/self/exe")
+    read_only = bool(os.statvfs("/proc/self/exe").f_flag & os.ST_RDONLY)
+    if exe.st_uid == os.geteuid() and not read_only:
+        # a kernel would own the interpreter through /proc/self/exe (its uid is ours)
+        return (f"the interpreter {os.readlink('/proc/self/exe')} belongs to uid {exe.st_uid}, "
+                "the grading user, on a writable mount")
+    return None
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 def serve(fd: int) -> None:
     server = socket.socket(fileno=fd)
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlives the grader
@@ -234,23 +276,32 @@ def serve(fd: int) -> None:
         os._exit(0)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)  # kernels whose first parent exited are reaped here
     preload()
-    leaked = sorted(m for m in sys.modules if m.startswith("vaetp.grading"))
-    if leaked:  # every kernel would inherit the grader's package: refuse to serve
-        server.sendall(f"refused: {', '.join(leaked)} imported".encode())
+    why = refusal()
+    if why:
+        server.send(f"refused: {why}".encode())
         os._exit(1)
-    server.sendall(b"ready\n")
+    # a kernel that ends is reaped at once (its sandbox's PID namespace waits for that)
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_write)
+    server.send(b"ready")
     while True:
-        readable, _, _ = select.select([server], [], [], 1.0)
-        while True:  # reap the kernels that ended
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-        if not readable:
+        readable, _, _ = select.select([server, wake_read], [], [], 5.0)
+        try:
+            while os.read(wake_read, 512):
+                pass
+        except BlockingIOError:
+            pass
+        _reap()
+        if server not in readable:
             continue
-        received = _receive(server)
+        try:
+            received = _receive(server)
+        except (OSError, ValueError) as err:
+            print(f"zygote: a request could not be read: {err}", file=sys.stderr, flush=True)
+            continue
         if received is None:  # the grader is gone
             os._exit(0)
         request, fds = received
@@ -259,8 +310,16 @@ def serve(fd: int) -> None:
                 os.close(extra)
             continue
         control_fd, stderr_fd = fds
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as err:
+            print(f"zygote: fork failed: {err}", file=sys.stderr, flush=True)
+            pid = -1
         if pid == 0:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os.close(wake_read)
+            os.close(wake_write)
             server.close()
             _child(request, socket.socket(fileno=control_fd), stderr_fd)
         os.close(control_fd)

@@ -297,6 +297,33 @@ def _child_pid(pid: int, timeout: float = 10.0) -> int | None:
     return None
 
 
+def _read_only_python() -> Any:
+    """For Popen's preexec_fn (root only): a mount namespace of the zygote's own where the Python
+    environment and /usr are read-only bind mounts, so that the interpreter a forked kernel
+    reaches through /proc/self/exe is on a read-only mount (its uid in the sandbox is root's)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here: the child only calls it
+    paths = [p.encode() for p in ["/usr", *python_roots()] if os.path.isdir(p)]
+    ms_rdonly, ms_remount, ms_bind, ms_rec, ms_private = 1, 32, 4096, 16384, 1 << 18
+
+    def mount(source: bytes | None, target: bytes, flags: int) -> None:
+        if libc.mount(source, target, None, ctypes.c_ulong(flags), None) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"mount {target.decode()}: {os.strerror(err)}")
+
+    def setup() -> None:
+        if libc.unshare(0x00020000) != 0:  # CLONE_NEWNS
+            err = ctypes.get_errno()
+            raise OSError(err, f"unshare: {os.strerror(err)}")
+        mount(None, b"/", ms_rec | ms_private)
+        for path in paths:
+            mount(path, path, ms_bind | ms_rec)
+            mount(None, path, ms_remount | ms_bind | ms_rdonly)
+
+    return setup
+
+
 class Zygote:
     """The grading process's warm start for kernels (module doc, "Warm start"): one
     `python -m vaetp.zygote` process, started on first use, ended with the grader."""
@@ -315,6 +342,8 @@ class Zygote:
         if cls.disabled is not None:
             return None
         if cls._instance is None or cls._instance.process.poll() is not None:
+            if cls._instance is not None:
+                cls._instance.close()  # died (its parent thread ended): its socket and folder
             try:
                 cls._instance = cls()
             except (OSError, RuntimeError, ValueError) as err:
@@ -339,30 +368,37 @@ class Zygote:
                    MPLCONFIGDIR=str(self.home / ".matplotlib"))
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.lock = threading.Lock()
-        log = self.home / "zygote.log"
-        with open(log, "wb") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "vaetp.zygote", str(theirs.fileno())],
-                pass_fds=[theirs.fileno()], env=env, cwd=self.home, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-        theirs.close()
         self.socket = ours
+        log = self.home / "zygote.log"
+        try:
+            with open(log, "wb") as err:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "vaetp.zygote", str(theirs.fileno())],
+                    pass_fds=[theirs.fileno()], env=env, cwd=self.home, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                    preexec_fn=_read_only_python() if os.geteuid() == 0 else None)
+        except (OSError, subprocess.SubprocessError) as failed:
+            ours.close()
+            shutil.rmtree(self.home, ignore_errors=True)
+            raise RuntimeError(f"the zygote did not start: {failed}") from failed
+        finally:
+            theirs.close()
         atexit.register(self.close)
         ours.settimeout(self.START_TIMEOUT)
         try:
-            ready = ours.recv(64)
+            ready = ours.recv(4096)
         except OSError as err:
             ready = f"{err}".encode()
-        if ready != b"ready\n":
+        if ready != b"ready":
             tail = log.read_bytes()[-500:].decode(errors="replace") if log.exists() else ""
             self.close()
-            raise RuntimeError(f"{ready!r} {tail}".strip())
+            raise RuntimeError(f"{ready.decode(errors='replace')} {tail}".strip())
 
     def fork_kernel(self, request: dict, bounds: Any) -> tuple[int, int]:
         """Fork a kernel into the sandbox of `request["sandbox_pid"]`; `bounds(pid)` sets the
-        child's rlimits and cgroup before it goes on. Returns the kernel's host pid and the
+        child's rlimits and cgroup before it goes on. Returns a pidfd of the kernel and the
         read end of its stderr pipe."""
-        control, child_control = socket.socketpair()
+        control, child_control = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         read_end, write_end = os.pipe()
         try:
             with self.lock:
@@ -377,16 +413,22 @@ class Zygote:
             os.close(write_end)
         try:
             control.settimeout(self.FORK_TIMEOUT)
-            reader = control.makefile("rb")
-            word, _, value = reader.readline(4096).decode(errors="replace").strip().partition(" ")
+            word, _, value = control.recv(4096).decode(errors="replace").partition(" ")
             if word != "pid":
                 raise RuntimeError(f"the zygote's child said {word!r}")
             bounds(int(value))
-            control.sendall(b"go\n")
-            word, _, value = reader.readline(4096).decode(errors="replace").strip().partition(" ")
-            if word != "kernel":
+            control.send(b"go")
+            fds = array.array("i")
+            data, ancdata, _, _ = control.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
+            for level, kind, payload in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
+            word, _, value = data.decode(errors="replace").partition(" ")
+            if word != "kernel" or len(fds) != 1:
+                for fd in fds:
+                    os.close(fd)
                 raise RuntimeError(value or "the zygote's child ended without a kernel")
-            return int(value), read_end
+            return fds[0], read_end
         except BaseException:
             os.close(read_end)
             raise
@@ -593,9 +635,10 @@ class SandboxedKernelManager(_SandboxSockets, AsyncKernelManager):
         waiter = _child_pid(self.sandbox_pid) if self.sandbox_pid else None
         if waiter is None:
             raise RuntimeError("the sandbox's waiter did not start")
-        request = dict(self._warm_request or {}, sandbox_pid=waiter)
-        pid, stderr = self._zygote.fork_kernel(request, bounds)  # type: ignore[union-attr]
-        self.kernel_pidfd = os.pidfd_open(pid)
+        stat = Path(f"/proc/{waiter}/stat").read_text()
+        request = dict(self._warm_request or {}, sandbox_pid=waiter,
+                       sandbox_start=stat[stat.rindex(")") + 2:].split()[19])
+        self.kernel_pidfd, stderr = self._zygote.fork_kernel(request, bounds)  # type: ignore[union-attr]
         threading.Thread(target=self._drain_stderr, args=(os.fdopen(stderr, "rb"),),
                          daemon=True).start()
 
@@ -616,10 +659,13 @@ class SandboxedKernelManager(_SandboxSockets, AsyncKernelManager):
             self.sandbox_pid = child
             self.ip = f"/proc/{child}/root{SOCKETS}/k"
 
+    _stderr_lock = threading.Lock()
+
     def _drain_stderr(self, pipe: Any) -> None:
         try:
             for chunk in iter(lambda: pipe.read1(65536), b""):
-                self.stderr_tail = (self.stderr_tail + chunk)[-8192:]
+                with self._stderr_lock:
+                    self.stderr_tail = (self.stderr_tail + chunk)[-8192:]
         except (OSError, ValueError):
             pass
 
