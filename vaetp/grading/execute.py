@@ -224,6 +224,9 @@ class GradingExecute(Execute):
 
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs["kernel_manager_class"] = sandbox.SandboxedKernelManager
+        # the kernel has nothing to save: its sandbox is killed at once when the last cell is
+        # done (a graceful shutdown waited about a second per submission)
+        kwargs.setdefault("shutdown_kernel", "immediate")
         super().__init__(*args, **kwargs)
 
     # -- the plan: which cells are graded tests, where each exercise is recorded --------------

@@ -476,7 +476,7 @@ class _SandboxSockets:
     def _create_connected_socket(self, channel: str, identity: bytes | None = None):
         url = self._make_url(channel)  # type: ignore[attr-defined]
         sock = self.context.socket(channel_socket_types[channel])  # type: ignore[attr-defined]
-        sock.linger = 1000
+        sock.linger = 0  # nothing is left to send once the grader closes: a dead kernel would hold close() for the whole linger
         if identity:
             sock.identity = identity
         manager = self if isinstance(self, SandboxedKernelManager) else getattr(self, "parent", None)
@@ -702,6 +702,16 @@ class SandboxedKernelManager(_SandboxSockets, AsyncKernelManager):
             except Exception:  # noqa: BLE001 - the provisioner kills it below anyway
                 pass
         self.sandbox_pid = None
+
+    async def _async_interrupt_kernel(self) -> None:
+        """No interrupt for a kernel whose sandbox is gone: the message would wait forever for
+        a peer (the grader's sockets never reconnect). jupyter_client interrupts before every
+        shutdown, after the sandbox was killed when the shutdown is immediate."""
+        if self.sandboxed and (self.sandbox_pid is None or self._kernel_ended()):
+            return
+        await super()._async_interrupt_kernel()
+
+    interrupt_kernel = _async_interrupt_kernel  # bound at class level, as shutdown_kernel
 
     async def _async_shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
         if now:
