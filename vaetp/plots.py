@@ -105,7 +105,9 @@ def loss_curves(history: Mapping[str, Sequence[float]]) -> None:
     _finish(fig, "loss_curves")
 
 
-def reconstructions(originals: np.ndarray, reconstructed: np.ndarray, n: int = 10) -> None:
+def reconstructions(originals: np.ndarray, reconstructed: np.ndarray, n: int = 10,
+                    title: str = "Test digits and their reconstructions",
+                    name: str = "reconstructions") -> None:
     """Top row: test digits; bottom row: what the VAE makes of them."""
     fig, axes = plt.subplots(2, n, figsize=(1.2 * n, 2.8))
     for i in range(n):
@@ -116,8 +118,8 @@ def reconstructions(originals: np.ndarray, reconstructed: np.ndarray, n: int = 1
             ax.set_yticks([])
     axes[0, 0].set_ylabel("original")
     axes[1, 0].set_ylabel("reconstructed")
-    fig.suptitle("Test digits and their reconstructions")
-    _finish(fig, "reconstructions")
+    fig.suptitle(title)
+    _finish(fig, name)
 
 
 def digits(images: np.ndarray, title: str, name: str = "generated_digits") -> None:
