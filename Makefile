@@ -44,7 +44,7 @@ system-deps:
 	fi
 
 test: $(STAMP) system-deps  ## run the whole test suite (fast mode; needs no network)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=5
 
 test-fast: $(STAMP) system-deps  ## the fast tier: everything but whole-notebook runs and the grading rounds (about 2.5 min)
 	$(BIN)/python -m pytest -m "not slow"
