@@ -41,6 +41,7 @@ PROBES = {
     "fill": "{folder: fill(folder) for folder in FILL}",
     "symlinks": "plant_symlinks(HOST_TRAP)",
     "interpreter": "change_interpreter()",
+    "matplotlib backend": "__import__('matplotlib').get_backend()",
 }
 #: Each writable tmpfs of the sandbox is this big in this module's kernel.
 DISK_MB = 16

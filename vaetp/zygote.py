@@ -175,6 +175,12 @@ def _run_kernel(request: dict, stderr_fd: int) -> None:
         cache_clear = getattr(getattr(matplotlib, name, None), "cache_clear", None)
         if cache_clear is not None:
             cache_clear()
+    if matplotlib is not None:
+        # Matplotlib read MPLBACKEND when the zygote imported it, before ipykernel sets the
+        # inline backend for the kernel: take it as a cold kernel's import would (plt.show()
+        # then shows the figure in the cell's outputs)
+        backend = os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        matplotlib.rcParams["backend"] = backend
     keras_config = sys.modules.get("keras.src.backend.config")
     if keras_config is not None and hasattr(keras_config, "_KERAS_DIR"):
         keras_config._KERAS_DIR = os.environ.get("KERAS_HOME", keras_config._KERAS_DIR)
