@@ -4,6 +4,14 @@
     python bench/student.py --students 1 2       # some N only
     python bench/student.py --fast               # fast mode (VAE_TP_FAST=1), for a quick try
     python bench/student.py --memory-limit-mb M  # each kernel in a cgroup of M MB (as a spawner)
+    python bench/student.py --students 1 --record images/full_run   # the README's run
+
+With --record DIR (one student alone, full mode), the run is also the TP's reference run: the
+figures already in DIR (the README's) are replaced by this run's, the executed notebook and
+every figure go to build/bench/student-1-0/, and
+DIR/run.json keeps the measurements with the text each numbered cell printed (the training log,
+the tables, the ROC AUCs). The numbers quoted in the notebook's prose, the README and the docs
+are checked against that file (tests/test_numbers.py), so that they all come from this one run.
 
 One *run* is the student notebook with every exercise's `%load` line run (the solutions, as a
 stuck student would), executed cell by cell in one fresh python3 kernel, in full mode unless
@@ -27,6 +35,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -99,7 +108,22 @@ def limit_memory(pid: int, megabytes: int, tag: str) -> Path:
     return group
 
 
-def one_run(fast: bool, memory_limit_mb: int | None, tag: str) -> dict:
+#: The cells whose printed text the prose quotes (run.json, "printed").
+QUOTED_CELLS = ("training-plan", "fit", "latent-scatter", "beta-experiment", "anomaly-scores",
+                "anomaly-per-digit", "conv-training", "test-set")
+
+
+def printed(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """What each of QUOTED_CELLS printed (stdout), by cell id."""
+    found = {}
+    for cell in nb.cells:
+        if cell.get("id") in QUOTED_CELLS:
+            found[cell.id] = "".join(o.get("text", "") for o in cell.get("outputs", [])
+                                     if o.get("output_type") == "stream" and o.get("name") == "stdout")
+    return found
+
+
+def one_run(fast: bool, memory_limit_mb: int | None, tag: str, record: Path | None = None) -> dict:
     """The whole notebook in one kernel (this process drives it); the measurements."""
     sys.path.insert(0, str(ROOT / "tools"))
     from nbclient import NotebookClient
@@ -111,6 +135,9 @@ def one_run(fast: bool, memory_limit_mb: int | None, tag: str) -> dict:
     work = ROOT / "build" / "bench" / f"student-{tag}"
     work.mkdir(parents=True, exist_ok=True)
     os.environ["MPLBACKEND"] = "Agg"
+    os.environ.pop("VAE_TP_FIGURES", None)
+    if record is not None:
+        os.environ["VAE_TP_FIGURES"] = str(work / "figures")
     os.environ.pop("VAE_TP_FAST", None)
     if fast:
         os.environ["VAE_TP_FAST"] = "1"
@@ -149,6 +176,9 @@ def one_run(fast: bool, memory_limit_mb: int | None, tag: str) -> dict:
             sampler.running = False
     result["seconds"] = time.perf_counter() - started
     result["peak_private_mb"] = sampler.peak_private / 2**20
+    if record is not None:
+        nbformat.write(nb, work / NOTEBOOK.name)
+        result["printed"] = printed(nb)
     if group is not None:
         result["memory_limit_mb"] = memory_limit_mb
         result["cgroup_failcnt"] = int((group / "memory.failcnt").read_text())
@@ -159,8 +189,10 @@ def one_run(fast: bool, memory_limit_mb: int | None, tag: str) -> dict:
     return result
 
 
-def at_once(n: int, fast: bool, memory_limit_mb: int | None) -> list[dict]:
+def at_once(n: int, fast: bool, memory_limit_mb: int | None, record: Path | None = None) -> list[dict]:
     command = [sys.executable, __file__, "--one"] + (["--fast"] if fast else [])
+    if record is not None:
+        command += ["--record", str(record)]
     if memory_limit_mb:
         command += ["--memory-limit-mb", str(memory_limit_mb)]
     procs = [subprocess.Popen(command + ["--tag", f"{n}-{i}"], stdout=subprocess.PIPE,
@@ -189,18 +221,49 @@ def table(results: dict[int, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+def write_record(folder: Path, run: dict) -> None:
+    """FOLDER/run.json: the reference run's measurements and printed text."""
+    import platform
+
+    import keras
+    import tensorflow as tf
+
+    record = {
+        "what": "the student notebook, every solution %load'ed, full mode, one kernel alone "
+                "(python bench/student.py --students 1 --record " + str(folder) + ")",
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.python_version()}",
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "mnist": os.environ.get("VAE_TP_MNIST", "(Keras cache or download)"),
+        **{k: run[k] for k in ("seconds", "cpu_seconds", "peak_rss_mb", "peak_private_mb",
+                               "killed", "sections", "printed")},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "run.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    drawn = ROOT / "build" / "bench" / "student-1-0" / "figures"
+    for figure in sorted(folder.glob("*.png")):  # the figures the README shows, from this run
+        shutil.copyfile(drawn / figure.name, figure)
+    print(f"reference run recorded in {folder / 'run.json'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--fast", action="store_true")
     parser.add_argument("--memory-limit-mb", type=int)
+    parser.add_argument("--record", type=Path, help="one student, full mode: the reference run "
+                        "(figures and run.json into this folder)")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tag", default="1-0", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.record is not None and (args.fast or args.students != [1] or args.memory_limit_mb):
+        parser.error("--record is for one student alone, full mode: --students 1, no --fast")
     if args.one:
-        print(json.dumps(one_run(args.fast, args.memory_limit_mb, args.tag)))
+        print(json.dumps(one_run(args.fast, args.memory_limit_mb, args.tag, args.record)))
         return 0
-    results = {n: at_once(n, args.fast, args.memory_limit_mb) for n in args.students}
+    results = {n: at_once(n, args.fast, args.memory_limit_mb, args.record) for n in args.students}
+    if args.record is not None:
+        write_record(args.record, results[1][0])
     out = ROOT / "build" / "bench" / "student.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"fast": args.fast, "memory_limit_mb": args.memory_limit_mb,

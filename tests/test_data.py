@@ -358,3 +358,41 @@ def test_batches_turn_off_tf_data_autotuning():
 
     options = batches(np.zeros((10, 2), "float32"), 5).options()
     assert options.autotune.enabled is False
+
+
+def test_batches_read_the_images_in_place_so_a_training_holds_no_second_copy():
+    """The notebook's 188 MB of training images are not copied into TensorFlow per `fit`: each
+    batch is gathered from the array itself (a change to the array shows in the next batch)."""
+    from vaetp.data import batches
+
+    x = np.zeros((20, 28, 28, 1), dtype="float32")  # images as the convolutional VAE takes them
+    dataset = batches(x, 10, shuffle=False)
+    x[:] = 1.0
+    inputs, targets = next(dataset.as_numpy_iterator())
+    assert inputs.shape == (10, 28, 28, 1) and dataset.element_spec[0].shape.as_list() == [None, 28, 28, 1]
+    assert inputs.min() == 1.0 and targets.min() == 1.0
+
+
+# ----------------------------------------------------------------------------------------------
+# data.hold_out: the validation set
+# ----------------------------------------------------------------------------------------------
+
+def test_hold_out_keeps_the_last_images_for_validation_without_copying():
+    from vaetp.data import hold_out
+
+    x, y = np.arange(60_000 * 2, dtype="float32").reshape(60_000, 2), np.arange(60_000) % 10
+    (x_fit, y_fit), (x_val, y_val) = hold_out(x, y, 10_000)
+    assert (len(x_fit), len(x_val)) == (50_000, 10_000)
+    np.testing.assert_array_equal(np.concatenate([x_fit, x_val]), x)
+    np.testing.assert_array_equal(np.concatenate([y_fit, y_val]), y)
+    assert np.shares_memory(x_fit, x) and np.shares_memory(x_val, x)
+
+
+def test_hold_out_of_the_bundled_sample_keeps_a_sixth():
+    """The sample has 2,000 training images: 10,000 cannot be held out, a sixth is."""
+    from vaetp.data import hold_out
+
+    (x_fit, _), (x_val, _) = hold_out(np.zeros((2_000, 784)), np.zeros(2_000), 10_000)
+    assert (len(x_fit), len(x_val)) == (1_667, 333)
+    with pytest.raises(ValueError, match="labels"):
+        hold_out(np.zeros((10, 784)), np.zeros(9), 2)

@@ -53,6 +53,7 @@ def test_the_graded_tests_are_the_masters_and_use_its_parameters():
     assert [t["grade_id"] for t in graded_sources()] == TESTS
     assert master_parameters(MASTER) == {"batch_size": 100, "original_dim": 784,
                                          "intermediate_dim": 512, "latent_dim": 2, "epochs": 50,
+                                         "validation_images": 10_000,
                                          "beta_epochs": 10, "anomaly_digit": 9,
                                          "anomaly_epochs": 10, "conv_budget": 300_000,
                                          "conv_epochs": 5}

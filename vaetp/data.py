@@ -34,6 +34,7 @@ __all__ = [
     "MnistNotFoundError",
     "SampleDataWarning",
     "batches",
+    "hold_out",
     "load_mnist",
     "prepare",
 ]
@@ -131,6 +132,17 @@ def prepare(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), 28 * 28).astype(np.float32) / np.float32(255.0)
 
 
+def hold_out(x: np.ndarray, y: np.ndarray, count: int) -> Arrays:
+    """`((x_fit, y_fit), (x_val, y_val))`: the last `count` images (at most a sixth of them, for
+    small samples) held out of training as validation images. Views, not copies."""
+    if len(x) != len(y):
+        raise ValueError(f"hold_out() got {len(x):,} images but {len(y):,} labels")
+    count = min(int(count), len(x) // 6)
+    if count < 1:
+        raise ValueError(f"hold_out() needs at least 6 images to hold some out; got {len(x)}")
+    return (x[:-count], y[:-count]), (x[-count:], y[-count:])
+
+
 # --------------------------------------------------------------------------------------------
 # Where the file is
 
@@ -147,28 +159,39 @@ def batches(x, batch_size: int, *, shuffle: bool = True, seed: int | None = None
     `model.fit(batches(x, 100, seed=42), epochs=...)` trains as `model.fit(x, x, batch_size=100,
     epochs=...)` does: each epoch visits the images once, in a new order if `shuffle` (the
     orders are reproducible with `seed`). It is the same kind of tf.data pipeline that Keras
-    builds from NumPy arrays (shuffled indices, then one gather per batch) with one change:
-    tf.data's autotuning is off. With it on, starting an epoch drops the previous epoch's
-    iterator, and that sometimes waits for tf.data's autotuning thread to wake from a timed
-    sleep (up to 60 s) while the CPU sits idle; it happens more often when several kernels train
-    on one machine (docs/performance.md, "Stalled epochs"). Keras takes a tf.data pipeline on
-    every backend, so the notebook still runs with KERAS_BACKEND=jax.
+    builds from NumPy arrays (shuffled indices, then one gather per batch) with two changes:
+
+    - the images stay where they are: each batch is gathered from the NumPy array itself, where
+      Keras (and `tf.convert_to_tensor`) would first copy the whole array into TensorFlow's
+      memory (188 MB for MNIST's training images, once per `fit`: docs/performance.md);
+    - tf.data's autotuning is off. With it on, starting an epoch drops the previous epoch's
+      iterator, and that sometimes waits for tf.data's autotuning thread to wake from a timed
+      sleep (up to 60 s) while the CPU sits idle; it happens more often when several kernels
+      train on one machine (docs/performance.md, "Stalled epochs").
+
+    Keras takes a tf.data pipeline on every backend, so the notebook still runs with
+    KERAS_BACKEND=jax. The array must not change while the pipeline is in use.
     """
     import tensorflow as tf
 
-    images = tf.convert_to_tensor(np.asarray(x, dtype="float32"))
-    count = int(images.shape[0])
+    images = np.ascontiguousarray(x, dtype="float32")
+    count = len(images)
     order = tf.data.Dataset.range(count)
     if shuffle:
         order = order.shuffle(count, seed=seed, reshuffle_each_iteration=True)
 
+    def gather(indices: np.ndarray) -> np.ndarray:
+        return images[indices]
+
+    @tf.autograph.experimental.do_not_convert  # plain TensorFlow calls: nothing to convert
     def pair(indices):
-        batch = tf.gather(images, indices)
+        batch = tf.numpy_function(gather, [indices], tf.float32, stateful=False)
+        batch.set_shape((None,) + images.shape[1:])
         return batch, batch
 
     options = tf.data.Options()
     options.autotune.enabled = False
-    # As Keras does: no graph rewrites, which would serialise the captured images every epoch.
+    # As Keras does: no graph rewrites.
     options.experimental_optimization.apply_default_optimizations = False
     return order.batch(batch_size).map(pair).prefetch(2).with_options(options)
 

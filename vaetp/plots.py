@@ -106,9 +106,9 @@ def loss_curves(history: Mapping[str, Sequence[float]]) -> None:
 
 
 def reconstructions(originals: np.ndarray, reconstructed: np.ndarray, n: int = 10,
-                    title: str = "Test digits and their reconstructions",
+                    title: str = "Validation digits and their reconstructions",
                     name: str = "reconstructions") -> None:
-    """Top row: test digits; bottom row: what the VAE makes of them."""
+    """Top row: digits; bottom row: what the VAE makes of them."""
     fig, axes = plt.subplots(2, n, figsize=(1.2 * n, 2.8))
     for i in range(n):
         for row, images in enumerate((originals, reconstructed)):
@@ -134,16 +134,20 @@ def digits(images: np.ndarray, title: str, name: str = "generated_digits") -> No
     _finish(fig, name)
 
 
-def latent_scatter(z: np.ndarray, labels: np.ndarray) -> None:
-    """Each test digit at its encoded mean in the 2-D latent space, coloured by its label."""
+def latent_scatter(z: np.ndarray, labels: np.ndarray, box: float | None = None) -> None:
+    """Each digit at its encoded mean in the 2-D latent space, coloured by its label. `box`:
+    draw the square [-box, box]^2 (the mosaic's grid of section 15)."""
     fig, ax = plt.subplots(figsize=(7, 6))
     cmap = plt.get_cmap("tab10")
     for digit in range(10):
         mask = labels == digit
         ax.scatter(z[mask, 0], z[mask, 1], s=3, alpha=0.6, color=cmap(digit), label=str(digit))
+    if box is not None:
+        ax.add_patch(plt.Rectangle((-box, -box), 2 * box, 2 * box, fill=False, lw=1.5,
+                                   ls="--", color="black", label="mosaic's grid"))
     ax.set_xlabel("z[0]")
     ax.set_ylabel("z[1]")
-    ax.set_title("Test digits in the latent space (encoder means)")
+    ax.set_title("Validation digits in the latent space (encoder means)")
     ax.legend(title="digit", markerscale=5, loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.grid(alpha=0.3)
     _finish(fig, "latent_scatter")
@@ -189,6 +193,11 @@ def beta_comparison(panels: Mapping[float, tuple[np.ndarray, np.ndarray]], label
             ax.set_ylim(-limit, limit)
             ax.set_aspect("equal")
             ax.grid(alpha=0.3)
+            if col == len(betas) - 1:
+                handles = [plt.Line2D([], [], ls="", marker="o", color=cmap(d), label=str(d))
+                           for d in range(10)]
+                ax.legend(handles=handles, title="digit", loc="center left",
+                          bbox_to_anchor=(1.0, 0.5), fontsize=8)
         strip = np.concatenate([np.reshape(im, (28, 28)) for im in images], axis=1)
         ax = fig.add_subplot(grid[rows - 1, col])
         ax.imshow(strip, cmap="gray_r", vmin=0, vmax=1)
@@ -196,7 +205,7 @@ def beta_comparison(panels: Mapping[float, tuple[np.ndarray, np.ndarray]], label
         ax.set_yticks([])
         if not two_d:
             ax.set_title(f"\u03b2 = {beta:g}")
-    fig.suptitle("Latent codes of the test digits (same axes) and digits generated from the prior")
+    fig.suptitle("Latent codes of the validation digits (same axes) and digits generated from the prior")
     _finish(fig, "beta_comparison")
 
 

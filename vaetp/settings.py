@@ -18,11 +18,11 @@ FIGURES_ENV = "VAE_TP_FIGURES"
 #: Training length in fast mode: enough to see the loss fall and every figure drawn.
 FAST_EPOCHS = 2
 FAST_TRAIN_IMAGES = 10_000
-FAST_TEST_IMAGES = 2_000
+FAST_VALIDATION_IMAGES = 2_000
 #: The later trainings (beta, anomaly detection, convolutional VAE) in fast mode.
 FAST_EXTRA_EPOCHS = 1
 FAST_EXTRA_TRAIN_IMAGES = 2_000
-FAST_EXTRA_TEST_IMAGES = 1_000
+FAST_EXTRA_VALIDATION_IMAGES = 1_000
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -47,15 +47,15 @@ class TrainingPlan:
 
     epochs: int
     train_images: int | None  # None: the whole training set
-    test_images: int | None
+    validation_images: int | None
     fast: bool
 
     def describe(self) -> str:
         if not self.fast:
-            return f"Full run: {self.epochs} epochs on all images."
+            return f"Full run: {self.epochs} epochs on every training image."
         return (
             f"Fast mode ({FAST_ENV}=1): {self.epochs} epochs on {self.train_images:,} training "
-            f"and {self.test_images:,} test images. Unset {FAST_ENV} for the TP's full run."
+            f"and {self.validation_images:,} validation images. Unset {FAST_ENV} for the TP's full run."
         )
 
 
@@ -64,9 +64,9 @@ def training_plan(epochs: int, *, extra: bool = False) -> TrainingPlan:
     one of the later trainings (beta, anomaly, convolutional VAE), shorter still in fast mode."""
     if fast_mode() and extra:
         return TrainingPlan(min(epochs, FAST_EXTRA_EPOCHS), FAST_EXTRA_TRAIN_IMAGES,
-                            FAST_EXTRA_TEST_IMAGES, True)
+                            FAST_EXTRA_VALIDATION_IMAGES, True)
     if fast_mode():
-        return TrainingPlan(min(epochs, FAST_EPOCHS), FAST_TRAIN_IMAGES, FAST_TEST_IMAGES, True)
+        return TrainingPlan(min(epochs, FAST_EPOCHS), FAST_TRAIN_IMAGES, FAST_VALIDATION_IMAGES, True)
     return TrainingPlan(epochs, None, None, False)
 
 
