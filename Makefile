@@ -144,7 +144,7 @@ export-moodle: $(STAMP)  ## $(COURSE)/moodle_grades.csv for Moodle's "Import gra
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 BENCH_ARGS ?=
-.PHONY: bench bench-full bench-grading bench-budgets bench-concurrency bench-report bench-student
+.PHONY: bench bench-full bench-grading bench-budgets bench-concurrency bench-report bench-student reference-run
 
 $(BENCH_STAMP): $(STAMP) bench/setup_venv.py
 	rm -rf $(BENCH_VENV)
@@ -169,6 +169,9 @@ bench-grading: $(STAMP)  ## the grading rows alone: s per submission, sandboxed,
 
 bench-student: $(STAMP)  ## the whole TP per student (full mode): wall, CPU-s, peak memory; N = 1, 2, 4, 8 at once (~1 h)
 	$(BIN)/python bench/student.py $(BENCH_STUDENT_ARGS)
+
+reference-run: $(STAMP)  ## the TP's reference run (full mode, alone, ~7 min): README figures and images/full_run/run.json, which the prose quotes
+	$(BIN)/python bench/student.py --students 1 --record images/full_run
 
 bench-report: $(STAMP)  ## `make report` on a class of 300 (copies of 3 graded students): seconds
 	$(BIN)/python bench/class_report.py --students 300

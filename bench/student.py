@@ -123,6 +123,46 @@ def printed(nb: nbformat.NotebookNode) -> dict[str, str]:
     return found
 
 
+def numbers(printed_text: dict[str, str]) -> dict:
+    """The numbers the prose quotes, read from what the cells printed (the same digits)."""
+    found: dict = {}
+    fit = printed_text.get("fit", "")
+    epochs = [dict((k, float(v)) for k, v in re.findall(r"(\w+): ([\d.]+)", line))
+              for line in fit.splitlines() if "val_loss" in line]
+    if epochs:
+        found["epochs"] = len(epochs)
+        found["last_epoch"] = epochs[-1]
+        found["val_loss_by_epoch"] = [e["val_loss"] for e in epochs]
+    scatter = printed_text.get("latent-scatter", "")
+    match = re.search(r"square: (\d+)%", scatter)
+    if match:
+        found["inside_grid_percent"] = int(match.group(1))
+        found["inside_grid_percent_by_digit"] = {
+            int(d): int(v) for d, v in re.findall(r"(\d): (\d+)%", scatter.split("by digit:")[1])}
+    found["beta"] = {row[0]: [float(v) for v in row[1:]] for row in (
+        re.findall(r"^ *([\d.]+) +([\d.]+) +([\d.]+) +([\d.]+)$",
+                   printed_text.get("beta-experiment", ""), re.M))}
+    found["roc_auc"] = {name: float(v) for name, v in re.findall(
+        r"ROC AUC, (.+?) against .+?: ([\d.]+)", printed_text.get("anomaly-scores", ""))}
+    found["digits"] = {int(d): {"images": int(n.replace(",", "")), "mean_score": float(m)}
+                       for d, n, m in re.findall(r"^ +(\d) +([\d,]+) +([\d.]+)",
+                                                 printed_text.get("anomaly-per-digit", ""), re.M)}
+    conv = printed_text.get("conv-training", "")
+    match = re.search(r"Convolutional VAE, ([\d,]+) parameters: validation loss ([\d.]+)", conv)
+    if match:
+        found["conv"] = {"parameters": int(match.group(1).replace(",", "")),
+                         "val_loss": float(match.group(2))}
+    match = re.search(r"MLP VAE, ([\d,]+) parameters", conv)
+    if match:
+        found["mlp_parameters"] = int(match.group(1).replace(",", ""))
+    test = printed_text.get("test-set", "")
+    match = re.search(r"MLP VAE: +([\d.]+).*\n.*convolutional VAE: +([\d.]+).*\n.*: ([\d.]+)", test)
+    if match:
+        found["test"] = {"mlp_loss": float(match.group(1)), "conv_loss": float(match.group(2)),
+                         "roc_auc": float(match.group(3))}
+    return found
+
+
 def one_run(fast: bool, memory_limit_mb: int | None, tag: str, record: Path | None = None) -> dict:
     """The whole notebook in one kernel (this process drives it); the measurements."""
     sys.path.insert(0, str(ROOT / "tools"))
@@ -237,6 +277,7 @@ def write_record(folder: Path, run: dict) -> None:
         "mnist": os.environ.get("VAE_TP_MNIST", "(Keras cache or download)"),
         **{k: run[k] for k in ("seconds", "cpu_seconds", "peak_rss_mb", "peak_private_mb",
                                "killed", "sections", "printed")},
+        "numbers": numbers(run["printed"]),
     }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "run.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
@@ -256,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tag", default="1-0", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.record is not None and (args.fast or args.students != [1] or args.memory_limit_mb):
+    if args.record is not None and not args.one and (args.fast or args.students != [1]
+                                                     or args.memory_limit_mb):
         parser.error("--record is for one student alone, full mode: --students 1, no --fast")
     if args.one:
         print(json.dumps(one_run(args.fast, args.memory_limit_mb, args.tag, args.record)))
