@@ -68,9 +68,9 @@ def one(variant: str) -> None:
                   validation_data=data.batches(x_val, 1000, shuffle=False) if validation else None)
         return model
 
-    main = train(vae())
+    main = train(vae(), x_fit)
     steps.append(("main VAE", resident()))
-    betas = [train(vae()) for _ in range(3)]
+    betas = [train(vae(), x_fit) for _ in range(3)]
     steps.append(("three beta VAEs", resident()))
     del betas
     gc.collect()
