@@ -396,3 +396,20 @@ def test_hold_out_of_the_bundled_sample_keeps_a_sixth():
     assert (len(x_fit), len(x_val)) == (1_667, 333)
     with pytest.raises(ValueError, match="labels"):
         hold_out(np.zeros((10, 784)), np.zeros(9), 2)
+
+
+def test_batches_of_raw_pixels_are_refused_with_the_fix():
+    """uint8 images 0-255 would train on a meaningless loss without a word."""
+    from vaetp.data import batches
+
+    with pytest.raises(ValueError, match="divide them by 255"):
+        batches(np.zeros((10, 784), dtype="uint8"), 5)
+    with pytest.raises(ValueError, match="no images"):
+        batches(np.zeros((0, 784), dtype="float32"), 5)
+
+
+def test_hold_out_of_no_image_says_which_parameter():
+    from vaetp.data import hold_out
+
+    with pytest.raises(ValueError, match="validation_images is 0"):
+        hold_out(np.zeros((600, 784)), np.zeros(600), 0)

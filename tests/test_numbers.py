@@ -48,11 +48,15 @@ def quotes() -> list[tuple[str, str]]:
     train, train_rec = last["loss"], last["reconstruction_loss"]
     beta = {float(b): v for b, v in n["beta"].items()}
     digits = {int(d): v["mean_score"] for d, v in n["digits"].items()}
-    known = {d: s for d, s in digits.items() if d != 9}
     nines = n["digits"]["9"]["images"]
     others = sum(v["images"] for d, v in n["digits"].items() if d != "9")
     inside = n["inside_grid_percent_by_digit"]
     by_epoch = n["val_loss_by_epoch"]
+    rest = {d: s for d, s in digits.items() if d not in (1, 7, 9)}
+    assert all(digits[9] < s for s in rest.values()) and digits[1] < digits[7] < digits[9]
+    train_by_epoch = [float(v) for v in re.findall(r" - loss: ([\d.]+)", RUN["printed"]["fit"])]
+    # the last epoch whose validation loss is below its training loss, plus one
+    crossing = max(i for i, (t, v) in enumerate(zip(train_by_epoch, by_epoch)) if v < t) + 2
     wall, cpu, peak = RUN["seconds"], RUN["cpu_seconds"], RUN["peak_rss_mb"] / 1024
     return [
         ("master:md-title", f"({wall:.0f} s in the TP's reference run"),
@@ -74,13 +78,16 @@ def quotes() -> list[tuple[str, str]]:
          f"{beta[5.0][2]:.1f})"),
         ("master:answer-anomaly",
          f"AUC {n['roc_auc']['uniform noise']:.3f}), the 9s not at all: {n['roc_auc']['9s']:.3f}"),
-        ("master:answer-anomaly", f"on {nines:,} 9s and {others:,} other validation digits"),
-        ("master:answer-anomaly", f"(the test set of section 19 gives {n['test']['roc_auc']:.3f})"),
+        ("master:answer-anomaly", f"On {nines:,} 9s and {others:,} other validation digits"),
         ("master:answer-anomaly",
          f"The 1s, thin strokes, score {digits[1]:.1f} nats on average, the 7s {digits[7]:.1f}; "
-         f"the 9s ({digits[9]:.1f}) score below every other digit ({min(s for d, s in known.items() if d not in (1, 7)):.1f} "
-         f"for the {min((s, d) for d, s in known.items() if d not in (1, 7))[1]}s to "
-         f"{max(known.values()):.1f} for the {max((s, d) for d, s in known.items())[1]}s)"),
+         f"the 9s ({digits[9]:.1f}) score below all seven other digits (from {min(rest.values()):.1f} "
+         f"for the {min(rest, key=rest.get)}s to {max(rest.values()):.1f} for the "
+         f"{max(rest, key=rest.get)}s)"),
+        ("master:answer-overfitting",
+         f"the curves cross near epoch {crossing}, and the validation loss is flat over the last "
+         f"epochs (best {min(by_epoch):.1f} at epoch {by_epoch.index(min(by_epoch)) + 1})"),
+        ("README.md", f"ROC AUC of the 9s {n['test']['roc_auc']:.3f} on the test set"),
         ("master:md-conv",
          f"({n['conv']['parameters']:,} parameters, about a sixth of the MLP VAE's "
          f"{n['mlp_parameters']:,}) reached a validation loss of {n['conv']['val_loss']:.1f} nats "

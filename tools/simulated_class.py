@@ -774,16 +774,20 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
     h256 = score(decoder=(1, 0, 1, 0, 1, 2))
     # no decoder: the VAE is judged with the grader's stand-in decoder (vaetp.stand_ins)
     no_decoder = score("test_decoder_")
+    STAND_IN_TOLD = "were graded with a stand-in of the grader's wherever yours was missing"
 
     def skips(cell_id: str) -> Student:
         """Leaves one exercise cell as released, answers every other: loses that one's points."""
         grade_id = _cell(release, cell_id).metadata["nbgrader"]["grade_id"]
         prefixes = tuple(e.test_prefix for e in EXERCISES if e.answer_cell == grade_id)
         assert prefixes, cell_id
+        # an exercise others build on: its feedback says the later ones used a stand-in
+        told = [STAND_IN_TOLD] if any(e.stand_in for e in EXERCISES
+                                      if e.answer_cell == grade_id) else []
         return Student(f"skips-{cell_id.removesuffix('-exercise')}",
                        f"skips the exercise of {cell_id}, answers every other: loses its points only",
                        nb(_cell(release, cell_id).source, keep_load_line=False, cell=cell_id),
-                       score(*prefixes), "unsolved" if cell_id == EXERCISE_ID else "loaded")
+                       score(*prefixes), "unsolved" if cell_id == EXERCISE_ID else "loaded", told)
     after_kl = {t: (p if t.startswith("test_kl_") else 0) for t, p in tests.items()}
     return [
         # Right answers, written every way the TP allows: full marks.

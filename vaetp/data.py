@@ -137,6 +137,8 @@ def hold_out(x: np.ndarray, y: np.ndarray, count: int) -> Arrays:
     small samples) held out of training as validation images. Views, not copies."""
     if len(x) != len(y):
         raise ValueError(f"hold_out() got {len(x):,} images but {len(y):,} labels")
+    if int(count) < 1:
+        raise ValueError(f"hold_out() holds out at least 1 image; validation_images is {count}")
     count = min(int(count), len(x) // 6)
     if count < 1:
         raise ValueError(f"hold_out() needs at least 6 images to hold some out; got {len(x)}")
@@ -170,12 +172,20 @@ def batches(x, batch_size: int, *, shuffle: bool = True, seed: int | None = None
       train on one machine (docs/performance.md, "Stalled epochs").
 
     Keras takes a tf.data pipeline on every backend, so the notebook still runs with
-    KERAS_BACKEND=jax. The array must not change while the pipeline is in use.
+    KERAS_BACKEND=jax. Images that are not contiguous float32 are converted once, here; a
+    float32 array is read as it is when `fit` iterates, so do not change it in place meanwhile.
     """
     import tensorflow as tf
 
-    images = np.ascontiguousarray(x, dtype="float32")
+    given = np.asarray(x)
+    if not np.issubdtype(given.dtype, np.floating):
+        raise ValueError(f"batches() expects images scaled to [0, 1] as floats; got {given.dtype} "
+                         "(raw MNIST pixels are uint8 0-255: divide them by 255 first, as in "
+                         "section 4)")
+    images = np.ascontiguousarray(given, dtype="float32")  # a copy only if not float32 already
     count = len(images)
+    if count == 0:
+        raise ValueError("batches() got no images: check the slice that selected them")
     order = tf.data.Dataset.range(count)
     if shuffle:
         order = order.shuffle(count, seed=seed, reshuffle_each_iteration=True)

@@ -148,7 +148,8 @@ def latent_scatter(z: np.ndarray, labels: np.ndarray, box: float | None = None) 
     ax.set_xlabel("z[0]")
     ax.set_ylabel("z[1]")
     ax.set_title("Validation digits in the latent space (encoder means)")
-    ax.legend(title="digit", markerscale=5, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.legend(title="digit / grid" if box is not None else "digit", markerscale=5,
+              loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.grid(alpha=0.3)
     _finish(fig, "latent_scatter")
 
@@ -170,7 +171,7 @@ def digit_mosaic(images: np.ndarray, grid: np.ndarray) -> None:
 
 
 def beta_comparison(panels: Mapping[float, tuple[np.ndarray, np.ndarray]], labels: np.ndarray) -> None:
-    """One column per beta: the latent scatter of the test codes (2-D codes only) above ten
+    """One column per beta: the latent scatter of the validation codes (2-D codes only) above ten
     generated digits. `panels` maps beta to (codes, generated images)."""
     betas = sorted(panels)
     two_d = all(np.shape(codes)[-1] == 2 for codes, _ in panels.values())

@@ -7,13 +7,16 @@ are written to STDERR", then lines such as "I0000 ... oneDNN custom operations a
 "Could not find cuda drivers"; abseil-cpp pull requests 1718 and 1957). Jupyter shows them as a
 red block under the first code cell, which students read as an error.
 
-Importing this module imports TensorFlow once, with file descriptor 2 sent to a temporary file,
-then writes back to `sys.stderr` every line but those informational ones: a warning or an error
-(a line starting W, E or F, or anything else) still shows. If TensorFlow is already imported
-(a warm grading kernel, a second run of the cell) it does nothing but the settings below.
+Importing this module imports TensorFlow once, with file descriptor 2 sent to a file
+(`$TMPDIR/vaetp-tensorflow-import-*.log`), then writes back to `sys.stderr` every line but those
+informational ones: a warning or an error printed while TensorFlow loads still shows. If the
+import kills the process (an illegal instruction, a crash in a library), the file stays where it
+is, with what TensorFlow printed. If TensorFlow is already imported (a warm grading kernel, a
+second run of the cell) the module does nothing but the settings below.
 
-It also sets `TF_CPP_MIN_LOG_LEVEL=3` unless set, and TensorFlow's Python logger to errors: the
-later sections train new models in a loop, and TensorFlow's "retracing" warnings about that are
+It also sets `TF_CPP_MIN_LOG_LEVEL=2` unless set (TensorFlow's C++ errors show, its
+informational lines and warnings do not), and TensorFlow's Python logger to errors: the later
+sections train new models in a loop, and TensorFlow's "retracing" warnings about that are
 expected there, not a student's mistake.
 """
 
@@ -41,7 +44,8 @@ def import_tensorflow() -> None:
         return
     try:
         sys.stderr.flush()
-        log = tempfile.TemporaryFile()
+        log = tempfile.NamedTemporaryFile(prefix="vaetp-tensorflow-import-", suffix=".log",
+                                          delete=False)
         saved = os.dup(2)
     except OSError:  # no temporary folder, no descriptor: import as usual
         import tensorflow  # noqa: F401
@@ -58,8 +62,9 @@ def import_tensorflow() -> None:
             if rest:
                 sys.stderr.write(rest)
                 sys.stderr.flush()
+    os.unlink(log.name)
 
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import_tensorflow()
 logging.getLogger("tensorflow").setLevel(logging.ERROR)

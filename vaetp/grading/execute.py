@@ -54,7 +54,7 @@ from traitlets import Integer, Unicode
 from vaetp import calls
 from vaetp.decoder_data import MAX_BYTES
 from vaetp.grading import markers, sandbox
-from vaetp.grading.exercises import EXERCISES, MIME, exercise_of, stand_in_code
+from vaetp.grading.exercises import EXERCISES, MIME, exercise_of, stand_in_code, stand_in_note
 from vaetp.grading.judge import GRADING_ERROR
 
 NOT_RUN = "NotRunByGrader"
@@ -334,7 +334,8 @@ class GradingExecute(Execute):
         verdicts = run_judge({"parameters": self._parameters, "missing": missing, "seed": self._seed,
                               "tests": [{"grade_id": g, "source": s}
                                         for g, s in self._tests.values()]}, self._records)
-        for index, (grade_id, _) in self._tests.items():
+        noted: set[str] = set()
+        for index, (grade_id, _) in sorted(self._tests.items()):
             cell = nb.cells[index]
             cell.source = markers.strip(cell.source, markers.HIDDEN_TESTS)
             cell.execution_count = None
@@ -345,7 +346,12 @@ class GradingExecute(Execute):
             elif verdict["passed"]:
                 cell.outputs = []
             else:
-                cell.outputs = [error_output(verdict["ename"] or GRADING_ERROR, verdict["message"])]
+                message = verdict["message"]
+                exercise = exercise_of(grade_id)
+                if exercise is not None and exercise.stand_in and exercise.name not in noted:
+                    noted.add(exercise.name)  # once per exercise, on its first failed test
+                    message += stand_in_note(exercise)
+                cell.outputs = [error_output(verdict["ename"] or GRADING_ERROR, message)]
         judged = time.monotonic()
         start = ",".join(getattr(m, "start", "?") for m in self._managers) or "none"
         nb.metadata["vaetp_grading"] = {

@@ -66,6 +66,13 @@ def _decoder_namespace(blob: bytes | None, parameters: dict[str, int]) -> dict[s
 STAND_IN_PARAMETERS = ("latent_dim", "intermediate_dim", "original_dim")
 
 
+def stand_in_note(exercise: Exercise) -> str:
+    """What the feedback adds to the first failed test of an exercise others build on."""
+    return (f" (The later exercises that use your `{exercise.name}` were graded with a stand-in "
+            "of the grader's wherever yours was missing or could not run, so this mistake costs "
+            "only this exercise's points.)")
+
+
 def stand_in_code(exercise: Exercise, parameters: dict[str, int]) -> str:
     """The kernel code that puts the exercise's stand-in in place, where the notebook's own is
     missing or unusable (run right after the exercise is recorded)."""
