@@ -9,6 +9,14 @@ MASTER = ROOT / "source" / "vae" / "vae_tp.ipynb"
 STUDENT = ROOT / "notebooks" / "vae_tp.ipynb"
 
 
+def master_sizes() -> dict[str, int]:
+    """The master's parameters cell (`latent_dim`, `intermediate_dim`, ...): the tests' fixtures
+    take their sizes from it, never from numbers of their own."""
+    from vaetp.course import master_parameters
+
+    return master_parameters(MASTER)
+
+
 def run_without_keras(script: str) -> None:
     """Run `script` in a fresh Python, as the judge runs, and fail unless it succeeds without
     having imported Keras or TensorFlow (the judge reads records, it never runs a model)."""

@@ -7,13 +7,17 @@ import pytest
 from keras import layers
 
 from vaetp import checks
+from course_paths import master_sizes
 
-LATENT, HIDDEN, PIXELS = 2, 512, 784
+SIZES = master_sizes()
+LATENT, HIDDEN, PIXELS = SIZES["latent_dim"], SIZES["intermediate_dim"], SIZES["original_dim"]
+SPEC = checks.DecoderSpec.from_parameters(SIZES)
+WIDTH = 256 if HIDDEN != 256 else 128  # a wrong hidden width
 
 
 @pytest.fixture(scope="module")
 def encoder():
-    """The TP's encoder, reduced to what composition needs: 784 -> 512 -> 2."""
+    """The TP's encoder, reduced to what composition needs: pixels -> hidden -> latent."""
     inputs = keras.Input(shape=(PIXELS,))
     hidden = layers.Dense(HIDDEN, activation="relu")(inputs)
     return keras.Model(inputs, layers.Dense(LATENT)(hidden), name="encoder")
@@ -47,19 +51,22 @@ def load_solution():
 
 def failures(decoder, encoder):
     """What the check cell finds (every graded test's property, the hidden test's included)."""
-    return {r.name: r.message for r in checks.run_checks(decoder, encoder) if not r.passed}
+    return {r.name: r.message for r in checks.run_checks(decoder, encoder, SPEC) if not r.passed}
 
 
 def test_solution_file_passes_every_check(encoder, capsys):
     decoder = load_solution()
     assert failures(decoder, encoder) == {}
-    checks.check_decoder(decoder, encoder)
+    checks.check_decoder(decoder, encoder, SPEC)
     assert checks.SUCCESS in capsys.readouterr().out
 
 
-def test_spec_numbers_are_the_tps():
-    assert (checks.SPEC.hidden_params, checks.SPEC.output_params) == (1_536, 402_192)
-    assert checks.SPEC.n_params == 403_728
+def test_the_specs_parameter_counts_are_those_keras_counts_for_the_masters_sizes():
+    layers_counts = [layer.count_params() for layer in functional().layers if layer.weights]
+    assert [SPEC.hidden_params, SPEC.output_params] == layers_counts
+    assert SPEC.n_params == functional().count_params()
+    if (LATENT, HIDDEN, PIXELS) == (2, 512, 784):  # the TP's sizes, as its prose quotes them
+        assert SPEC.n_params == 403_728
 
 
 @pytest.mark.parametrize(
@@ -83,8 +90,8 @@ def test_equivalent_builds_pass(build, encoder):
 @pytest.mark.parametrize(
     ("decoder", "failed", "words"),
     [
-        (lambda: functional(hidden=256), "hidden layer",
-         "your hidden layer has 256 units; the TP asks for 512"),
+        (lambda: functional(hidden=WIDTH), "hidden layer",
+         f"your hidden layer has {WIDTH} units; the TP asks for {HIDDEN}"),
         (lambda: functional(hidden_act=None), "hidden layer",
          "your hidden layer's activation is linear; the TP asks for relu"),
         (lambda: functional(out_act="relu"), "output layer",
@@ -92,15 +99,15 @@ def test_equivalent_builds_pass(build, encoder):
         (lambda: functional(out_act="softmax"), "output layer",
          "your output layer uses softmax; the TP asks for sigmoid"),
         (lambda: functional(out=10), "output layer",
-         "your output layer has 10 units; the TP asks for 784"),
-        (lambda: functional(latent=3), "input shape",
-         "your decoder takes inputs of shape (None, 3); the TP asks for (None, 2)"),
+         f"your output layer has 10 units; the TP asks for {PIXELS}"),
+        (lambda: functional(latent=LATENT + 1), "input shape",
+         f"your decoder takes inputs of shape (None, {LATENT + 1}); the TP asks for (None, {LATENT})"),
         (lambda: keras.Sequential([keras.Input((LATENT,)), layers.Dense(PIXELS, activation="sigmoid")]),
-         "hidden layer", "your decoder has 1 Dense layer (2 -> 784); the TP asks for 2"),
+         "hidden layer", f"your decoder has 1 Dense layer ({LATENT} -> {PIXELS}); the TP asks for 2"),
         (lambda: keras.Sequential([keras.Input((LATENT,)), layers.Dense(HIDDEN, activation="relu"),
                                    layers.Dense(HIDDEN, activation="relu"),
                                    layers.Dense(PIXELS, activation="sigmoid")]),
-         "hidden layer", "your decoder has 3 Dense layers (2 -> 512 -> 512 -> 784)"),
+         "hidden layer", f"your decoder has 3 Dense layers ({LATENT} -> {HIDDEN} -> {HIDDEN} -> {PIXELS})"),
         (lambda: functional(hidden_act="relu6"), "hidden layer",
          "your hidden layer's activation is relu6; the TP asks for relu"),
         (lambda: functional(hidden_act="gelu"), "hidden layer",
@@ -110,7 +117,7 @@ def test_equivalent_builds_pass(build, encoder):
         (lambda: keras.Sequential([keras.Input((LATENT,)), layers.Dense(HIDDEN, activation="relu"),
                                    layers.Dense(PIXELS, activation="sigmoid"),
                                    layers.Reshape((28, 28))]),
-         "output layer", "your decoder's output has shape (None, 28, 28); the TP asks for (None, 784)"),
+         "output layer", f"your decoder's output has shape (None, 28, 28); the TP asks for (None, {PIXELS})"),
         (lambda: keras.Sequential([keras.Input((LATENT,)), layers.Dense(HIDDEN, activation="relu"),
                                    layers.Dense(PIXELS, activation="sigmoid"),
                                    layers.Activation("sigmoid")]),
@@ -139,8 +146,11 @@ def test_a_double_sigmoid_is_the_output_layers_mistake_not_the_hidden_layers(enc
 
 
 def test_parameter_count_message_gives_the_breakdown(encoder):
-    found = failures(functional(hidden=256), encoder)
-    assert found["parameter count"].startswith("your decoder has 202,256 parameters; the TP's has 403,728")
+    found = failures(functional(hidden=WIDTH), encoder)
+    wrong = checks.DecoderSpec(LATENT, WIDTH, PIXELS).n_params
+    assert found["parameter count"].startswith(
+        f"your decoder has {wrong:,} parameters; the TP's has {SPEC.n_params:,} = "
+        f"{SPEC.hidden_params:,} (hidden: {LATENT} x {HIDDEN} weights")
 
 
 def test_composition_names_the_shape(encoder):
@@ -153,17 +163,17 @@ def test_composition_names_the_shape(encoder):
     [(None, "there is no `decoder` yet"), (lambda z: z, "`decoder` is a function, not a Keras model")],
 )
 def test_missing_or_non_model_decoder(value, words, encoder, capsys):
-    checks.check_decoder(value, encoder)
+    checks.check_decoder(value, encoder, SPEC)
     out = capsys.readouterr().out
     assert words in out
     assert "Traceback" not in out
 
 
 def test_each_graded_check_raises_an_assertion_with_the_message():
-    with pytest.raises(AssertionError, match="your hidden layer has 256 units"):
-        checks.check_hidden_layer(functional(hidden=256))
+    with pytest.raises(AssertionError, match=f"your hidden layer has {WIDTH} units"):
+        checks.check_hidden_layer(functional(hidden=WIDTH), SPEC)
     with pytest.raises(checks.DecoderMismatch, match="the TP asks for sigmoid"):
-        checks.check_output_layer(functional(out_act="relu"))
+        checks.check_output_layer(functional(out_act="relu"), SPEC)
 
 
 def test_a_decoder_that_crashes_is_reported_not_raised(encoder, capsys):
@@ -171,22 +181,29 @@ def test_a_decoder_that_crashes_is_reported_not_raised(encoder, capsys):
         def call(self, z):
             raise ValueError("boom")
 
-    checks.check_decoder(Broken(), encoder)
+    checks.check_decoder(Broken(), encoder, SPEC)
     out = capsys.readouterr().out
     assert "✘" in out and "boom" in out
 
 
 def test_parameter_table(capsys):
-    checks.parameter_table(functional())
-    assert capsys.readouterr().out.splitlines() == [
-        "Dense   2 -> 512 relu         1,536 parameters",
-        "Dense 512 -> 784 sigmoid    402,192 parameters",
-        "Total                        403,728 parameters",
-    ]
+    checks.parameter_table(functional(), SPEC)
+    assert capsys.readouterr().out == checks.spec_table(SPEC)
+    if (LATENT, HIDDEN, PIXELS) == (2, 512, 784):  # the table the notebook stores
+        assert checks.spec_table(SPEC).splitlines() == [
+            "Dense   2 -> 512 relu         1,536 parameters",
+            "Dense 512 -> 784 sigmoid    402,192 parameters",
+            "Total                        403,728 parameters",
+        ]
+
+
+def test_the_table_of_a_wrong_decoder_shows_its_own_sizes(capsys):
+    checks.parameter_table(functional(hidden=WIDTH), SPEC)
+    assert capsys.readouterr().out == checks.spec_table(checks.DecoderSpec(LATENT, WIDTH, PIXELS))
 
 
 def test_a_wrong_input_size_costs_the_input_test_not_the_parameter_count(encoder):
-    found = failures(functional(latent=3), encoder)
+    found = failures(functional(latent=LATENT + 1), encoder)
     assert set(found) == {"input shape", "composition with the encoder"}
 
 
@@ -202,11 +219,11 @@ def test_the_check_cell_says_when_the_encoders_names_were_overwritten(encoder, c
     namespace["inputs"] = keras.Input(shape=(LATENT,))  # the copy-paste slip
     namespace["h"] = layers.Dense(HIDDEN)(namespace["inputs"])
     assert checks.overwritten_encoder_names(namespace) == ["inputs", "h"]
-    checks.check_decoder(load_solution(), enc, checks.SPEC, namespace)
+    checks.check_decoder(load_solution(), enc, SPEC, namespace)
     out = capsys.readouterr().out
     assert "your code reused `inputs`, `h`, which the encoder cells defined" in out
 
 
 def test_the_check_cell_says_when_there_is_no_encoder(capsys):
-    checks.check_decoder(load_solution(), None, checks.SPEC, {"decoder": None})
+    checks.check_decoder(load_solution(), None, SPEC, {"decoder": None})
     assert "there is no `encoder`: run the cells of sections 7 to 9 first" in capsys.readouterr().out

@@ -13,8 +13,10 @@ from keras import ops
 from vaetp import anomaly_checks as anomaly
 from vaetp import calls, roc_checks
 from vaetp.calls import AnswerMismatch
+from course_paths import master_sizes
 
-LATENT, PIXELS = 2, 784
+SIZES = master_sizes()
+LATENT, PIXELS = SIZES["latent_dim"], SIZES["original_dim"]
 original_dim = PIXELS  # the notebook globals the solutions read
 
 SCORE_CHECKS = {

@@ -14,8 +14,10 @@ from keras import layers, ops
 
 from vaetp import calls, conv_checks
 from vaetp.calls import AnswerMismatch
+from course_paths import master_sizes
 
-LATENT, BUDGET = 2, 300_000
+SIZES = master_sizes()
+LATENT, BUDGET = SIZES["latent_dim"], SIZES["conv_budget"]
 
 
 class Sampling(layers.Layer):

@@ -10,8 +10,10 @@ from check_cells import assert_check_cell_agrees
 from keras import layers, ops
 
 from vaetp import calls, vae_checks
+from course_paths import master_sizes
 
-PIXELS, LATENT = 784, 2
+SIZES = master_sizes()
+PIXELS, LATENT = SIZES["original_dim"], SIZES["latent_dim"]
 TESTS = {"shapes": vae_checks.check_vae_shapes,
          "uses": vae_checks.check_vae_uses_encoder_and_decoder,
          "samples": vae_checks.check_vae_samples_and_adds_kl}
@@ -75,7 +77,7 @@ def test_a_vae_with_layers_of_its_own_loses_one_test(tp):
 
 def test_a_vae_that_stops_at_the_encoder_is_told_its_shape(tp):
     found = failures(keras.Model(tp["inputs"], tp["encoder"](tp["inputs"])), tp)
-    assert set(found) == {"shapes", "uses"} and "returns shape (64, 2)" in found["shapes"]
+    assert set(found) == {"shapes", "uses"} and f"returns shape (64, {LATENT})" in found["shapes"]
 
 
 def test_a_vae_that_calls_the_encoder_twice_adds_the_kl_twice(tp):

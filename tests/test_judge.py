@@ -8,9 +8,14 @@ import pytest
 from keras import layers
 
 from vaetp import checks, decoder_data
-from vaetp.grading.execute import master_parameters
+from vaetp.course import master_parameters
 from vaetp.grading.judge import GRADING_ERROR, NO_RECORD, judge
-from course_paths import MASTER
+from course_paths import MASTER, master_sizes
+
+SIZES = master_sizes()
+LATENT, HIDDEN, PIXELS = SIZES["latent_dim"], SIZES["intermediate_dim"], SIZES["original_dim"]
+SPEC = checks.DecoderSpec.from_parameters(SIZES)
+WIDTH = 256 if HIDDEN != 256 else 128  # a wrong hidden width
 
 TESTS = ["test_decoder_input_shape", "test_decoder_hidden_layer", "test_decoder_output_layer",
          "test_decoder_parameter_count", "test_decoder_composition",
@@ -26,15 +31,15 @@ def graded_sources(prefix="test_decoder_"):
             and c.metadata["nbgrader"]["grade_id"].startswith(prefix)]
 
 
-def decoder(hidden=512, trainable=True):
-    z = keras.Input(shape=(2,))
+def decoder(hidden=HIDDEN, trainable=True, latent=LATENT):
+    z = keras.Input(shape=(latent,))
     h = layers.Dense(hidden, activation="relu", trainable=trainable)(z)
-    return keras.Model(z, layers.Dense(784, activation="sigmoid")(h))
+    return keras.Model(z, layers.Dense(PIXELS, activation="sigmoid")(h))
 
 
 def encoder():
-    x = keras.Input(shape=(784,))
-    return keras.Model(x, layers.Dense(2)(layers.Dense(512, activation="relu")(x)))
+    x = keras.Input(shape=(PIXELS,))
+    return keras.Model(x, layers.Dense(LATENT)(layers.Dense(HIDDEN, activation="relu")(x)))
 
 
 def verdicts(tmp_path, blob):
@@ -46,17 +51,30 @@ def verdicts(tmp_path, blob):
 
 
 def record(model, seed=7):
-    return decoder_data.to_bytes(decoder_data.extract(model, encoder(), seed=seed))
+    return decoder_data.to_bytes(extract(model, encoder(), seed=seed))
+
+
+def extract(model, enc, seed):
+    return decoder_data.extract(model, enc, latent_dim=LATENT, original_dim=PIXELS, seed=seed)
 
 
 def test_the_graded_tests_are_the_masters_and_use_its_parameters():
     assert [t["grade_id"] for t in graded_sources()] == TESTS
-    assert master_parameters(MASTER) == {"batch_size": 100, "original_dim": 784,
-                                         "intermediate_dim": 512, "latent_dim": 2, "epochs": 50,
-                                         "validation_images": 10_000,
-                                         "beta_epochs": 10, "anomaly_digit": 9,
-                                         "anomaly_epochs": 10, "conv_budget": 300_000,
-                                         "conv_epochs": 5}
+    found = master_parameters(MASTER)
+    assert set(found) == {"batch_size", "original_dim", "intermediate_dim", "latent_dim", "epochs",
+                          "validation_images", "beta_epochs", "anomaly_digit", "anomaly_epochs",
+                          "conv_budget", "conv_epochs"}  # `betas`, a list, is not a size
+    assert all(type(v) is int for v in found.values())
+
+
+def test_the_parameters_cell_is_read_as_python_computes_it():
+    import nbformat
+
+    from vaetp.course import parameters_cell
+
+    namespace: dict = {}
+    exec(parameters_cell(nbformat.read(MASTER, as_version=4)).source, namespace)  # noqa: S102
+    assert all(namespace[k] == v for k, v in master_parameters(MASTER).items())
 
 
 def test_every_graded_test_of_the_master_belongs_to_an_exercise():
@@ -91,8 +109,8 @@ def test_a_forged_record_fails_every_test(tmp_path, blob):
 
 def test_a_record_whose_outputs_do_not_follow_its_weights_fails(tmp_path):
     """Claiming the right weights is not enough: the outputs must be what they compute."""
-    data = decoder_data.extract(decoder(hidden=256), encoder(), seed=3)
-    right = decoder_data.extract(decoder(), encoder(), seed=3)
+    data = extract(decoder(hidden=WIDTH), encoder(), seed=3)
+    right = extract(decoder(), encoder(), seed=3)
     right.y = data.y  # the right weights, with the outputs of another decoder
     found = verdicts(tmp_path, decoder_data.to_bytes(right))
     assert not found["test_decoder_hidden_layer"]["passed"]
@@ -100,11 +118,12 @@ def test_a_record_whose_outputs_do_not_follow_its_weights_fails(tmp_path):
 
 
 def test_a_record_is_judged_like_the_live_decoder_and_its_inputs_come_from_the_seed():
-    model, enc = decoder(hidden=256), encoder()
-    back = decoder_data.from_bytes(decoder_data.to_bytes(decoder_data.extract(model, enc, seed=11)))
-    np.testing.assert_array_equal(back.z, decoder_data.probe_latents(11, 2))
-    live = [(r.name, r.passed, r.message) for r in checks.run_checks(model, enc)]
-    assert [(r.name, r.passed, r.message) for r in checks.run_checks(back, checks.RECORDED)] == live
+    model, enc = decoder(hidden=WIDTH), encoder()
+    back = decoder_data.from_bytes(decoder_data.to_bytes(extract(model, enc, seed=11)))
+    np.testing.assert_array_equal(back.z, decoder_data.probe_latents(11, LATENT))
+    live = [(r.name, r.passed, r.message) for r in checks.run_checks(model, enc, SPEC)]
+    assert [(r.name, r.passed, r.message)
+            for r in checks.run_checks(back, checks.RECORDED, SPEC)] == live
     assert [name for name, passed, _ in live if not passed] == ["hidden layer", "parameter count"]
 
 
@@ -120,31 +139,31 @@ def test_oversized_or_pickled_records_are_refused():
 
 
 def test_changing_latent_dim_in_the_master_changes_the_exercise(tmp_path):
-    """An instructor sets latent_dim = 10 in the master's parameters cell: the graded tests
-    then ask for a 10-d decoder, with no other edit."""
+    """An instructor sets a larger latent_dim in the master's parameters cell: the graded tests
+    then ask for a decoder of that input size, with no other edit (tests/test_variants.py does
+    the whole course)."""
     import nbformat
 
-    nb = nbformat.read(MASTER, as_version=4)
-    cell = next(c for c in nb.cells if c.get("id") == "parameters")
-    cell.source = cell.source.replace("latent_dim = 2", "latent_dim = 10")
+    from vaetp.course import with_parameters
+
+    wider = LATENT + 8
     variant = tmp_path / "vae_tp.ipynb"
-    nbformat.write(nb, variant)
+    nbformat.write(with_parameters(nbformat.read(MASTER, as_version=4), latent_dim=wider), variant)
     parameters = master_parameters(variant)
-    assert parameters["latent_dim"] == 10
+    assert parameters["latent_dim"] == wider
 
     def run(model):
         folder = tmp_path / f"job{id(model)}"
         folder.mkdir()
-        blob = decoder_data.to_bytes(decoder_data.extract(model, None, latent_dim=10, seed=5))
+        blob = decoder_data.to_bytes(decoder_data.extract(model, None, latent_dim=wider,
+                                                          original_dim=PIXELS, seed=5))
         (folder / "decoder.npz").write_bytes(blob)
         tests = [t for t in graded_sources() if t["grade_id"] != "test_decoder_composition"]
         return judge({"parameters": parameters, "tests": tests}, folder)
 
-    z = keras.Input(shape=(10,))
-    ten = keras.Model(z, layers.Dense(784, activation="sigmoid")(layers.Dense(512, activation="relu")(z)))
-    assert all(v["passed"] for v in run(ten).values())
-    found = run(decoder())  # the TP's usual 2-d decoder no longer fits
-    assert "(None, 10)" in found["test_decoder_input_shape"]["message"]
+    assert all(v["passed"] for v in run(decoder(latent=wider)).values())
+    found = run(decoder())  # the master's decoder no longer fits
+    assert f"(None, {wider})" in found["test_decoder_input_shape"]["message"]
     # one mistake, one test: the parameter count is that of the TP's layers on its own input
     assert [t for t, v in found.items() if not v["passed"]] == ["test_decoder_input_shape"]
 

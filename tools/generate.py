@@ -2,12 +2,15 @@
 
     python tools/generate.py           # write them
     python tools/generate.py --check   # exit 1, naming the stale files, if any differ
+    python tools/generate.py --root DIR  # the same for a copy of the course in DIR
 
 The master notebook source/vae/vae_tp.ipynb (the instructor version, with the solution between
 nbgrader's BEGIN/END SOLUTION markers) is the one source. From it come:
 
 - its image attachments, refreshed from images/*.svg (the notebook stays self-contained, so
   its figures show in JupyterLab, Colab, nbgrader releases and feedback HTML alike);
+- its stored outputs that show sizes (the decoder's parameter table, which nbval compares with
+  what the student's decoder prints), computed from its parameters cell (`vaetp.course`);
 - notebooks/vae_tp.ipynb, the student notebook: nbgrader's own release of the master
   (`nbgrader generate_assignment`, run in a scratch course folder with this repository's
   nbgrader_config.py);
@@ -27,10 +30,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
+from vaetp import checks
+from vaetp.course import parameters_of
 from vaetp.grading import markers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +45,41 @@ MASTER = ROOT / "source" / ASSIGNMENT / "vae_tp.ipynb"
 STUDENT = ROOT / "notebooks" / "vae_tp.ipynb"
 IMAGES = ROOT / "images"
 SOLUTIONS = ROOT / "solutions"
+
+
+@dataclass(frozen=True)
+class Course:
+    """Where the generator reads and writes: this repository, or a copy of its course files
+    (`--root`: source/, images/, nbgrader_config.py), such as a test's variant of the master."""
+
+    root: Path
+
+    @property
+    def master(self) -> Path:
+        return self.root / MASTER.relative_to(ROOT)
+
+    @property
+    def student(self) -> Path:
+        return self.root / STUDENT.relative_to(ROOT)
+
+    @property
+    def images(self) -> Path:
+        return self.root / IMAGES.relative_to(ROOT)
+
+    @property
+    def solutions(self) -> Path:
+        return self.root / SOLUTIONS.relative_to(ROOT)
+
+    @property
+    def backups(self) -> Path:
+        return self.root / "build" / "generate-backups"
+
+
+REPOSITORY = Course(ROOT)
+#: Stored outputs written from the parameters cell: cell id -> its text, from the parameters.
+SIZED_OUTPUTS = {
+    "decoder-parameters": lambda p: checks.spec_table(checks.DecoderSpec.from_parameters(p)),
+}
 
 ATTACHMENT_RE = re.compile(r"\]\(attachment:([^)\s]+)\)")
 MIME = {".svg": "image/svg+xml", ".png": "image/png"}
@@ -49,8 +90,9 @@ def notebook_text(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def with_fresh_attachments(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Set each markdown cell's attachments to the images/ files its text refers to."""
+def with_fresh_attachments(nb: nbformat.NotebookNode, images: Path = IMAGES
+                           ) -> nbformat.NotebookNode:
+    """Set each markdown cell's attachments to the `images` files its text refers to."""
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     for cell in nb.cells:
         if cell.cell_type != "markdown":
@@ -61,24 +103,34 @@ def with_fresh_attachments(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             continue
         attachments = {}
         for name in names:
-            path = IMAGES / name
+            path = images / name
             if not path.exists():
-                raise SystemExit(f"{MASTER.relative_to(ROOT)}: cell {cell.id} shows "
-                                 f"attachment:{name}, but images/{name} does not exist.")
+                raise SystemExit(f"the master's cell {cell.id} shows attachment:{name}, but "
+                                 f"{path} does not exist.")
             data = base64.b64encode(path.read_bytes()).decode("ascii")
             attachments[name] = {MIME[path.suffix]: data}
         cell["attachments"] = attachments
     return nb
 
 
-def release(master_text: str) -> str:
+def with_sized_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Set the stored outputs of `SIZED_OUTPUTS`'s cells from the parameters cell."""
+    parameters = parameters_of(nb)
+    for cell in nb.cells:
+        if cell.get("id") in SIZED_OUTPUTS:
+            text = SIZED_OUTPUTS[cell.id](parameters)
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+    return nb
+
+
+def release(master_text: str, config: Path = ROOT / "nbgrader_config.py") -> str:
     """The student notebook: nbgrader's release of the master, made in a scratch course."""
     with tempfile.TemporaryDirectory() as tmp:
         course = Path(tmp)
         source = course / "source" / ASSIGNMENT
         source.mkdir(parents=True)
         (source / MASTER.name).write_text(master_text, encoding="utf-8")
-        shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+        shutil.copy(config, course / "nbgrader_config.py")
         env = dict(os.environ)
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
         command = [sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT,
@@ -107,68 +159,70 @@ def solutions(nb: nbformat.NotebookNode) -> dict[str, str]:
     return files
 
 
-def expected_files() -> dict[Path, str]:
+def expected_files(course: Course = REPOSITORY) -> dict[Path, str]:
     """Every generated file and the text it must have."""
-    master = with_fresh_attachments(nbformat.read(MASTER, as_version=4))
+    master = nbformat.read(course.master, as_version=4)
+    master = with_sized_outputs(with_fresh_attachments(master, course.images))
     master_text = notebook_text(master)
-    files = {MASTER: master_text, STUDENT: release(master_text)}
+    files = {course.master: master_text,
+             course.student: release(master_text, course.root / "nbgrader_config.py")}
     for name, text in solutions(master).items():
-        files[SOLUTIONS / name] = text
+        files[course.solutions / name] = text
     return files
 
 
-BACKUPS = ROOT / "build" / "generate-backups"
-
-
-def has_work_in_it(path: Path) -> bool:
+def has_work_in_it(path: Path, course: Course = REPOSITORY) -> bool:
     """A notebook that was run or edited in Jupyter (outputs, execution counts): never generated."""
     if path.suffix != ".ipynb" or not path.exists():
         return False
     nb = nbformat.read(path, as_version=4)
     return any(cell.get("outputs") or cell.get("execution_count") for cell in nb.cells
-               if cell.cell_type == "code" and path != MASTER)
+               if cell.cell_type == "code" and path != course.master)
 
 
-def back_up(path: Path) -> Path:
+def back_up(path: Path, course: Course = REPOSITORY) -> Path:
     """Copy a file about to be overwritten to build/generate-backups/, with a timestamp."""
-    BACKUPS.mkdir(parents=True, exist_ok=True)
+    course.backups.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = BACKUPS / f"{path.stem}.{stamp}{path.suffix}"
+    target = course.backups / f"{path.stem}.{stamp}{path.suffix}"
     shutil.copy2(path, target)
     return target
 
 
-def _show(path: Path) -> str:
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+def _show(path: Path, course: Course = REPOSITORY) -> str:
+    return str(path.relative_to(course.root)) if path.is_relative_to(course.root) else str(path)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report stale files")
-    args = parser.parse_args()
-    files = expected_files()
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="the course folder (default: this repository)")
+    args = parser.parse_args(argv)
+    course = Course(args.root.resolve())
+    files = expected_files(course)
     stale = [path for path, text in files.items()
              if not path.exists() or path.read_text(encoding="utf-8") != text]
-    orphans = [path for path in SOLUTIONS.glob("*.py") if path not in files]
+    orphans = [path for path in course.solutions.glob("*.py") if path not in files]
     if args.check:
         for path in stale:
-            print(f"stale: {_show(path)}")
+            print(f"stale: {_show(path, course)}")
         for path in orphans:
-            print(f"not generated from the master: {_show(path)}")
+            print(f"not generated from the master: {_show(path, course)}")
         if stale or orphans:
             print("Run `make generate` and commit the result.")
             return 1
-        print(f"fresh: {len(files)} generated files match source/{ASSIGNMENT}/{MASTER.name}")
+        print(f"fresh: {len(files)} generated files match {_show(course.master, course)}")
         return 0
     for path in stale:
-        if has_work_in_it(path):  # someone ran the generated notebook: keep their work
-            print(f"{_show(path)} holds outputs (someone worked in it): saved a copy to "
-                  f"{_show(back_up(path))}")
+        if has_work_in_it(path, course):  # someone ran the generated notebook: keep their work
+            print(f"{_show(path, course)} holds outputs (someone worked in it): saved a copy to "
+                  f"{_show(back_up(path, course), course)}")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(files[path], encoding="utf-8")
-        print(f"wrote {_show(path)}")
+        print(f"wrote {_show(path, course)}")
     for path in orphans:
-        print(f"warning: {_show(path)} is not generated from the master (left as is)")
+        print(f"warning: {_show(path, course)} is not generated from the master (left as is)")
     if not stale:
         print("everything was already up to date")
     return 0

@@ -84,7 +84,7 @@ def decoder_code(latent: str = "latent_dim", hidden: int | None = 512, hidden_ac
 SEQUENTIAL = """\
 decoder = keras.Sequential(
     [
-        keras.Input(shape=(2,)),
+        keras.Input(shape=(latent_dim,)),
         layers.Dense(intermediate_dim, activation=keras.activations.relu, name="h1"),
         layers.Dense(original_dim, activation="sigmoid", name="pixels"),
     ],

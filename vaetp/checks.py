@@ -17,6 +17,7 @@ a process that never ran the student's code.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import warnings
@@ -31,12 +32,14 @@ from vaetp.decoder_data import DecoderData, extract, first_line, probe_latents, 
 
 @dataclass(frozen=True)
 class DecoderSpec:
-    """The decoder of the TP: latent vector -> Dense(512, relu) -> Dense(784, sigmoid)."""
+    """The decoder of the TP: latent vector -> Dense(intermediate_dim, relu) ->
+    Dense(original_dim, sigmoid). Its sizes have no defaults: they come from the master's
+    parameters cell (`from_parameters`), in the check cell as in the grader."""
 
-    latent_dim: int = 2
-    hidden_units: int = 512
+    latent_dim: int
+    hidden_units: int
+    output_units: int
     hidden_activation: str = "relu"
-    output_units: int = 784
     output_activation: str = "sigmoid"
 
     @classmethod
@@ -60,9 +63,6 @@ class DecoderSpec:
         return self.hidden_params + self.output_params
 
 
-SPEC = DecoderSpec()
-
-
 class DecoderMismatch(AssertionError):
     """The decoder differs from the TP's spec; the message says how, in plain words."""
 
@@ -78,7 +78,7 @@ class _Recorded:
 RECORDED = _Recorded()
 
 
-def as_data(decoder: Any, encoder: Any = None, spec: DecoderSpec = SPEC) -> DecoderData:
+def as_data(decoder: Any, encoder: Any, spec: DecoderSpec) -> DecoderData:
     """The decoder as a record: itself if it already is one, else recorded now, here."""
     if isinstance(decoder, DecoderData):
         return decoder
@@ -235,7 +235,7 @@ def _identify_activations(
     return None
 
 
-def anatomy(decoder: Any, spec: DecoderSpec = SPEC) -> Anatomy:
+def anatomy(decoder: Any, spec: DecoderSpec) -> Anatomy:
     """Open the decoder up: its input size, its Dense-like layers and their activations."""
     data = as_data(decoder, None, spec)
     _require_model(data)
@@ -322,7 +322,7 @@ def _quietly(check: Callable[..., None]) -> Callable[..., None]:
 
 
 @_quietly
-def check_input_shape(decoder: Any, spec: DecoderSpec = SPEC) -> None:
+def check_input_shape(decoder: Any, spec: DecoderSpec) -> None:
     """The decoder takes a batch of latent vectors: input shape (None, latent_dim)."""
     found = anatomy(decoder, spec).input_dim
     if found != spec.latent_dim:
@@ -344,7 +344,7 @@ def _two_layers(decoder: Any, spec: DecoderSpec) -> Anatomy:
 
 
 @_quietly
-def check_hidden_layer(decoder: Any, spec: DecoderSpec = SPEC) -> None:
+def check_hidden_layer(decoder: Any, spec: DecoderSpec) -> None:
     """First layer: Dense with `hidden_units` units and the relu activation."""
     found = _two_layers(decoder, spec)
     hidden = found.layers[0]
@@ -369,7 +369,7 @@ def check_hidden_layer(decoder: Any, spec: DecoderSpec = SPEC) -> None:
 
 
 @_quietly
-def check_output_layer(decoder: Any, spec: DecoderSpec = SPEC) -> None:
+def check_output_layer(decoder: Any, spec: DecoderSpec) -> None:
     """Last layer: Dense with one unit per pixel (784) and the sigmoid activation."""
     found = anatomy(decoder, spec)
     if not found.layers:
@@ -408,15 +408,14 @@ def check_output_layer(decoder: Any, spec: DecoderSpec = SPEC) -> None:
 
 
 @_quietly
-def check_parameter_count(decoder: Any, spec: DecoderSpec = SPEC) -> None:
-    """403,728 parameters (all of them, trainable or not): 1,536 in the hidden layer, 402,192 in
-    the output layer. A wrong input size is the input-shape test's mistake, not this one's: the
+def check_parameter_count(decoder: Any, spec: DecoderSpec) -> None:
+    """The spec's parameter count, all of them, trainable or not (403,728 at the TP's sizes:
+    1,536 in the hidden layer, 402,192 in the output layer). A wrong input size is the input-shape test's mistake, not this one's: the
     count expected is that of the TP's layers on the decoder's own input size."""
     found_anatomy = anatomy(decoder, spec)
     found = found_anatomy.n_params
     if found_anatomy.input_dim and found_anatomy.input_dim != spec.latent_dim:
-        spec = DecoderSpec(found_anatomy.input_dim, spec.hidden_units, spec.hidden_activation,
-                           spec.output_units, spec.output_activation)
+        spec = dataclasses.replace(spec, latent_dim=found_anatomy.input_dim)
     if found != spec.n_params:
         raise DecoderMismatch(
             f"your decoder has {found:,} parameters; the TP's has {spec.n_params:,} = "
@@ -427,7 +426,7 @@ def check_parameter_count(decoder: Any, spec: DecoderSpec = SPEC) -> None:
 
 
 @_quietly
-def check_composition(decoder: Any, encoder: Any, spec: DecoderSpec = SPEC) -> None:
+def check_composition(decoder: Any, encoder: Any, spec: DecoderSpec) -> None:
     """decoder(encoder(inputs)) builds, with an output of shape (None, 784)."""
     data = as_data(decoder, encoder, spec)
     anatomy(data, spec)  # a model, with weights that compute something
@@ -459,7 +458,7 @@ def _tp_forward(layers: Sequence[AffineLayer], z: np.ndarray) -> tuple[np.ndarra
 
 
 @_quietly
-def check_computes_tp_function(decoder: Any, spec: DecoderSpec = SPEC) -> None:
+def check_computes_tp_function(decoder: Any, spec: DecoderSpec) -> None:
     """On random latent vectors, the output is sigmoid(relu(z W1 + b1) W2 + b2) computed with the
     decoder's own weights, to float32 precision."""
     data = as_data(decoder, None, spec)
@@ -483,7 +482,7 @@ def check_computes_tp_function(decoder: Any, spec: DecoderSpec = SPEC) -> None:
 
 
 @_quietly
-def check_every_weight_learns(decoder: Any, spec: DecoderSpec = SPEC) -> None:
+def check_every_weight_learns(decoder: Any, spec: DecoderSpec) -> None:
     """Every weight is trainable and receives the gradient that the TP's function gives it."""
     data = as_data(decoder, None, spec)
     found = _two_layers(data, spec)
@@ -555,7 +554,7 @@ def _passed_text(name: str, spec: DecoderSpec) -> str:
     }[name]
 
 
-def run_checks(decoder: Any, encoder: Any = None, spec: DecoderSpec = SPEC) -> list[CheckResult]:
+def run_checks(decoder: Any, encoder: Any, spec: DecoderSpec) -> list[CheckResult]:
     """Run every check and collect the results instead of stopping at the first failure."""
     data = as_data(decoder, encoder, spec)
     try:
@@ -606,7 +605,7 @@ def overwritten_encoder_names(namespace: dict[str, Any]) -> list[str]:
             and namespace[name] is not expected[name]]
 
 
-def check_decoder(decoder: Any, encoder: Any = None, spec: DecoderSpec = SPEC,
+def check_decoder(decoder: Any, encoder: Any, spec: DecoderSpec,
                   namespace: dict[str, Any] | None = None) -> None:
     """Print a plain-language verdict on each part of the spec (the student's check cell);
     with the notebook's `namespace`, also say if the encoder's names were overwritten."""
@@ -634,7 +633,21 @@ def check_decoder(decoder: Any, encoder: Any = None, spec: DecoderSpec = SPEC,
         print(SUCCESS)
 
 
-def parameter_table(decoder: Any, spec: DecoderSpec = SPEC) -> None:
+def _table(rows: Sequence[tuple[int, int, str, int]], total: int) -> str:
+    lines = [f"Dense {inputs:>3} -> {units:<3} {act:<8} {n:>9,} parameters"
+             for inputs, units, act, n in rows]
+    return "\n".join(lines + [f"Total{'':>22}{total:>9,} parameters"]) + "\n"
+
+
+def spec_table(spec: DecoderSpec) -> str:
+    """What `parameter_table` prints for the TP's decoder: the notebook's stored output, which
+    `make generate` writes from the parameters cell and nbval compares with the live table."""
+    return _table([(spec.latent_dim, spec.hidden_units, spec.hidden_activation, spec.hidden_params),
+                   (spec.hidden_units, spec.output_units, spec.output_activation,
+                    spec.output_params)], spec.n_params)
+
+
+def parameter_table(decoder: Any, spec: DecoderSpec) -> None:
     """Print the decoder's Dense layers and their parameter counts (a name-free summary), or
     why there is none to print."""
     try:
@@ -643,9 +656,5 @@ def parameter_table(decoder: Any, spec: DecoderSpec = SPEC) -> None:
         print(f"No table: {err}")
         return
     acts = found.activations or ("?",) * len(found.layers)
-    for layer, act in zip(found.layers, acts):
-        print(
-            f"Dense {layer.inputs:>3} -> {layer.units:<3} {_activation_name(act):<8}"
-            f" {layer.n_params:>9,} parameters"
-        )
-    print(f"Total{'':>22}{found.n_params:>9,} parameters")
+    print(_table([(layer.inputs, layer.units, _activation_name(act), layer.n_params)
+                  for layer, act in zip(found.layers, acts)], found.n_params), end="")

@@ -111,7 +111,7 @@ def _call(decoder: Any, z: np.ndarray) -> Any:
         return decoder(z)
 
 
-def extract(decoder: Any, encoder: Any = None, *, latent_dim: int = 2, original_dim: int = 784,
+def extract(decoder: Any, encoder: Any = None, *, latent_dim: int, original_dim: int,
             seed: int = 0) -> DecoderData:
     """Record `decoder` as data. Never raises for a broken decoder: the failure is recorded."""
     import warnings

@@ -30,7 +30,6 @@ The outcome is written in the notebook's metadata (`vaetp_grading`) for the repo
 
 from __future__ import annotations
 
-import ast
 import base64
 import binascii
 import hashlib
@@ -53,6 +52,7 @@ from traitlets import Integer, Unicode
 
 from vaetp import calls
 from vaetp.decoder_data import MAX_BYTES
+from vaetp.course import master_parameters
 from vaetp.grading import markers, sandbox
 from vaetp.grading.exercises import EXERCISES, MIME, exercise_of, stand_in_code, stand_in_note
 from vaetp.grading.judge import GRADING_ERROR
@@ -61,7 +61,6 @@ NOT_RUN = "NotRunByGrader"
 TIMEOUT = "CellTimeoutError"
 KERNEL_DIED = "KernelDied"
 OUTPUT_TOO_LARGE = "OutputTooLarge"
-PARAMETERS_CELL = "parameters"
 SKIP_TAG = "skip-when-grading"
 #: The largest record a probe may hand over (a decoder's weights are the largest).
 RECORD_BYTES = max(MAX_BYTES, calls.MAX_BYTES)
@@ -89,24 +88,6 @@ def _size(value: Any) -> int:
     return 8
 
 
-def master_parameters(master: Path) -> dict[str, int]:
-    """`name = <integer expression>` assignments of the master's parameters cell."""
-    import nbformat
-
-    nb = nbformat.read(master, as_version=4)
-    cell = next((c for c in nb.cells if c.get("id") == PARAMETERS_CELL), None)
-    if cell is None:
-        raise RuntimeError(f"{master}: no cell with id '{PARAMETERS_CELL}'")
-    found: dict[str, int] = {}
-    for node in ast.parse(cell.source).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
-                and isinstance(node.targets[0], ast.Name):
-            value = _integer(node.value)
-            if value is not None:
-                found[node.targets[0].id] = value
-    return found
-
-
 def skipped_when_grading(master: Path) -> set[str]:
     """Ids of the master's code cells tagged `skip-when-grading`: training and figures, which no
     verdict depends on (every graded exercise is judged on inputs the grader chooses)."""
@@ -115,17 +96,6 @@ def skipped_when_grading(master: Path) -> set[str]:
     nb = nbformat.read(master, as_version=4)
     return {c.get("id") for c in nb.cells
             if c.cell_type == "code" and SKIP_TAG in c.get("metadata", {}).get("tags", [])}
-
-
-def _integer(node: ast.AST) -> int | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int):
-        return node.value
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Add, ast.Sub)):
-        left, right = _integer(node.left), _integer(node.right)
-        if left is None or right is None:
-            return None
-        return {ast.Mult: left * right, ast.Add: left + right, ast.Sub: left - right}[type(node.op)]
-    return None
 
 
 #: The course's grading key, beside the gradebook (never in a release, never in a sandbox).
