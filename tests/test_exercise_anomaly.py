@@ -295,7 +295,7 @@ def test_the_judge_reads_the_records_without_keras(tmp_path):
         f"r = calls.from_bytes(pathlib.Path({str(roc)!r}).read_bytes(), 'roc_auc')\n"
         "for c in (a.check_anomaly_scores_shape, a.check_anomaly_scores_values, "
         "a.check_anomaly_scores_noise):\n"
-        "    c(s, 2, 784)\n"
+        f"    c(s, {LATENT}, {PIXELS})\n"
         "roc.check_roc_auc_values(r); roc.check_roc_auc_ties(r)\n"
     )
     run_without_keras(script)

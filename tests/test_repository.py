@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -98,13 +99,22 @@ def test_student_notebook_has_no_solution_and_no_hidden_test():
         assert rest == ["# YOUR CODE HERE (see the instructions above)"], (exercise.id, rest)
 
 
-def test_stale_student_notebook_is_detected(tmp_path, monkeypatch):
+def course_copy(root: Path) -> Path:
+    """A copy of the course's files, for `tools/generate.py --root` (never the repository's)."""
+    for name in ("source", "images", "notebooks", "solutions"):
+        shutil.copytree(ROOT / name, root / name)
+    shutil.copy(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    return root
+
+
+def test_stale_student_notebook_is_detected(tmp_path, capsys):
     import generate
 
-    monkeypatch.setattr(generate, "STUDENT", tmp_path / "vae_tp.ipynb")
-    (tmp_path / "vae_tp.ipynb").write_text(STUDENT.read_text().replace("Variational", "Variatonal"))
-    monkeypatch.setattr(sys, "argv", ["generate.py", "--check"])
-    assert generate.main() == 1
+    course = course_copy(tmp_path)
+    student = course / "notebooks" / "vae_tp.ipynb"
+    student.write_text(STUDENT.read_text().replace("Variational", "Variatonal"))
+    assert generate.main(["--root", str(course), "--check"]) == 1
+    assert "stale: notebooks/vae_tp.ipynb" in capsys.readouterr().out
 
 
 def requirement_pins(lines):
@@ -142,20 +152,18 @@ def test_trained_weights_and_run_outputs_are_git_ignored():
     assert "build/" in ignored and "notebooks/weights/" in ignored
 
 
-def test_generate_keeps_a_copy_of_a_student_notebook_someone_worked_in(tmp_path, monkeypatch):
+def test_generate_keeps_a_copy_of_a_student_notebook_someone_worked_in(tmp_path):
     import generate
 
+    course = course_copy(tmp_path)
     worked = nbformat.read(STUDENT, as_version=4)
     exercise = next(c for c in worked.cells if c.id == "decoder-exercise")
     exercise.source = "decoder = my_own_decoder()"
     exercise.execution_count = 3
-    target = tmp_path / "vae_tp.ipynb"
+    target = course / "notebooks" / "vae_tp.ipynb"
     nbformat.write(worked, target)
-    monkeypatch.setattr(generate, "STUDENT", target)
-    monkeypatch.setattr(generate, "BACKUPS", tmp_path / "backups")
-    monkeypatch.setattr(sys, "argv", ["generate.py"])
-    assert generate.main() == 0
-    (backup,) = (tmp_path / "backups").iterdir()
+    assert generate.main(["--root", str(course)]) == 0
+    (backup,) = (course / "build" / "generate-backups").iterdir()
     assert "my_own_decoder" in backup.read_text()
     assert target.read_text() == STUDENT.read_text()
 
