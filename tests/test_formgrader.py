@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from course_paths import ROOT
 
-import grade  # tools/grade.py
+from vaetp.grading import cli as grade  # the instructor CLI (tools/grade.py runs it)
 
 
 def test_the_command_is_the_course_environments_jupyterlab_on_the_course_folder(tmp_path):

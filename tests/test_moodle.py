@@ -28,7 +28,7 @@ import nbformat
 import pytest
 from course_paths import ROOT
 
-import grade  # tools/grade.py
+from vaetp.grading import cli as grade  # the instructor CLI (tools/grade.py runs it)
 from vaetp.grading import moodle
 
 RELEASE = nbformat.read(ROOT / "notebooks" / "vae_tp.ipynb", as_version=4)

@@ -271,3 +271,32 @@ def test_make_test_without_bubblewrap_stops_first_with_the_command_to_run(tmp_pa
     here = subprocess.run(["make", "-s", "-C", str(ROOT), "system-deps"], capture_output=True,
                           text=True)
     assert here.returncode == 0 and here.stdout == ""
+
+
+def test_the_instructor_cli_is_in_the_package_and_imports_no_script_of_tools():
+    """`vae-tp-grade` (vaetp.grading.cli) runs from an installed environment: it needs nothing
+    of tools/, which only holds entry points and the test suite's simulated class."""
+    script = ("import sys\n"
+              "sys.path = [p for p in sys.path if not p.rstrip('/').endswith('tools')]\n"
+              "import vaetp.grading.cli\n"
+              "tools = {p.stem for p in __import__('pathlib').Path('tools').glob('*.py')}\n"
+              "assert not tools & set(sys.modules), tools & set(sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    grade_py = (ROOT / "tools" / "grade.py").read_text()
+    assert "from vaetp.grading.cli import main" in grade_py and len(grade_py.splitlines()) < 25
+
+
+def test_the_example_class_expects_what_the_simulated_class_proves():
+    """alice full marks, bob two tests fewer, carol nothing: bob is graded in the grading round
+    as the simulated student `example-bob`, with these points."""
+    from vaetp.grading import example_class
+    from vaetp.grading.release import solution_files
+
+    release = nbformat.read(STUDENT, as_version=4)
+    students = example_class.build(release, solution_files(nbformat.read(MASTER, as_version=4)))
+    total = sum(example_class.graded_tests(release).values())
+    assert [(s.name, s.expected, s.out_of) for s in students] == [
+        ("alice", total, total), ("bob", total - 2, total), ("carol", 0, total)]
+    assert "256" in example_class.cell(students[1].notebook, "decoder-exercise").source

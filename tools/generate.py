@@ -37,12 +37,13 @@ import nbformat
 
 from vaetp import checks
 from vaetp.course import parameters_of
-from vaetp.grading import markers
+from vaetp.grading import layout
+from vaetp.grading.release import solution_files
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENT = "vae"
-MASTER = ROOT / "source" / ASSIGNMENT / "vae_tp.ipynb"
-STUDENT = ROOT / "notebooks" / "vae_tp.ipynb"
+ASSIGNMENT, NOTEBOOK = layout.ASSIGNMENT, layout.NOTEBOOK  # "vae", "vae_tp.ipynb"
+MASTER = layout.master(ROOT)
+STUDENT = ROOT / "notebooks" / NOTEBOOK
 IMAGES = ROOT / "images"
 SOLUTIONS = ROOT / "solutions"
 
@@ -143,22 +144,6 @@ def release(master_text: str, config: Path = ROOT / "nbgrader_config.py") -> str
     return notebook_text(nb)
 
 
-def solutions(nb: nbformat.NotebookNode) -> dict[str, str]:
-    """solutions/NAME.py for each exercise cell that offers `# %load ../solutions/NAME.py`."""
-    files = {}
-    for cell in nb.cells:
-        if not cell.metadata.get("nbgrader", {}).get("solution"):
-            continue
-        load = markers.SOLUTION_LOAD_RE.search(cell.source)
-        region = markers.regions(cell.source, markers.SOLUTION)
-        if load is None or not region:
-            continue
-        header = (f"# Solution to the exercise '{cell.metadata['nbgrader']['grade_id']}' "
-                  "(generated from the master notebook).\n")
-        files[load.group(1)] = header + region[0].rstrip() + "\n"
-    return files
-
-
 def expected_files(course: Course = REPOSITORY) -> dict[Path, str]:
     """Every generated file and the text it must have."""
     master = nbformat.read(course.master, as_version=4)
@@ -166,7 +151,7 @@ def expected_files(course: Course = REPOSITORY) -> dict[Path, str]:
     master_text = notebook_text(master)
     files = {course.master: master_text,
              course.student: release(master_text, course.root / "nbgrader_config.py")}
-    for name, text in solutions(master).items():
+    for name, text in solution_files(master).items():
         files[course.solutions / name] = text
     return files
 

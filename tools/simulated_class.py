@@ -6,8 +6,8 @@ would hand in (the release with every exercise %load'ed, then edited the way tha
 did), the points expected on each graded test (by grade id), how the decoder cell was made
 (the %load report) and words that the student's feedback HTML must show (or must never show).
 Every graded test of every exercise has at least one student who fails it. tests/test_grading.py grades them with
-the real nbgrader, through the sandbox; `tools/grade.py example-class` hands three of them to
-an instructor for a try.
+the real nbgrader, through the sandbox; `tools/grade.py example-class` hands an instructor three
+submissions made the same way (vaetp.grading.example_class).
 
     python tools/simulated_class.py --out DIR     # writes DIR/<name>.ipynb, one per student
 
@@ -20,11 +20,12 @@ ever shows their secret.
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass, field
 
 import nbformat
 
+from vaetp.grading import example_class
+from vaetp.grading.example_class import cell as _cell, exercise_cells, graded_tests, solved as _solved
 from vaetp.grading.exercises import EXERCISES
 
 CANARY_SECRET = "CANARY-7f3a9c-do-not-leak"
@@ -35,30 +36,13 @@ EXERCISE_ID = "decoder-exercise"
 LOAD_LINE = "# %load ../solutions/decoder_vae.py"
 
 
-def graded_tests(release: nbformat.NotebookNode) -> dict[str, int]:
-    """The release's graded test cells (grade id: points), in notebook order."""
-    return {c.metadata["nbgrader"]["grade_id"]: int(c.metadata["nbgrader"]["points"])
-            for c in release.cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
-
-
-def exercise_cells(release: nbformat.NotebookNode) -> dict[str, str]:
-    """Each exercise cell's id and the solution file its `%load` line names."""
-    found = {}
-    for cell in release.cells:
-        match = re.search(r"^# %load \.\./solutions/(\S+)$", cell.source, re.M)
-        if cell.cell_type == "code" and match:
-            found[cell.get("id")] = match.group(1)
-    return found
-
-
 @dataclass
 class Student:
     name: str
     why: str
     notebook: nbformat.NotebookNode
     scores: dict[str, int]  # expected points on each graded test, by grade id
-    decoder_cell: str  # expected kind (tools/grade.py decoder_cell_kind)
+    decoder_cell: str  # expected kind (vaetp.grading.report.decoder_cell_kind)
     feedback: list[str] = field(default_factory=list)  # must appear in the feedback HTML
     notes: list[str] = field(default_factory=list)  # must appear in the report's notes
     never: list[str] = field(default_factory=list)  # must not appear in the feedback
@@ -599,10 +583,6 @@ conv_decoder = keras.Model(z_in, layers.Reshape((28, 28, 1))(c))
 """
 
 
-def _cell(nb: nbformat.NotebookNode, cell_id: str) -> nbformat.NotebookNode:
-    return next(cell for cell in nb.cells if cell.get("id") == cell_id)
-
-
 def _answer_question(nb: nbformat.NotebookNode) -> None:
     _cell(nb, "answer-overfitting").source = HAND_ANSWER
 
@@ -731,9 +711,7 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
         name = cells[cell_id]
         return f"# %load ../solutions/{name}\n" + solutions[name]
 
-    solved = copy.deepcopy(release)
-    for cell_id in cells:
-        _cell(solved, cell_id).source = loaded(cell_id)
+    solved = _solved(release, solutions)
 
     def nb(code: str | None = None, *, keep_load_line: bool = True, edit=None, cell: str = EXERCISE_ID,
            base: nbformat.NotebookNode = solved) -> nbformat.NotebookNode:
@@ -766,6 +744,8 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
     spy = SPY.replace("CANARIES", repr(list(canaries)))
     network = NETWORK.replace("CANARY_PORT", str(int(canary_port)))
     loaded_decoder = loaded(EXERCISE_ID)
+    example_bob = next(s for s in example_class.build(release, solutions) if s.name == "bob")
+    assert example_bob.expected == sum(score(decoder=(1, 0, 1, 0, 1, 2)).values())
     loaded_256 = loaded_decoder.replace("(intermediate_dim,", "(256,")
     assert loaded_256 != loaded_decoder
     hidden_msg = "your hidden layer has 256 units; the TP asks for 512"
@@ -808,6 +788,8 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
         *[skips(cell_id) for cell_id in cells],
         Student("hidden256", "256 hidden units", nb(decoder_code(hidden=256)),
                 h256, "written", [hidden_msg, "your decoder has 202,256 parameters"]),
+        Student("example-bob", "bob of the instructor's example class (vaetp.grading.example_class)",
+                example_bob.notebook, h256, "loaded+edited", [hidden_msg]),
         Student("relu-output", "relu on the output layer", nb(decoder_code(out_act="relu")),
                 score(decoder=(1, 1, 0, 1, 1, 0)), "written",
                 ["your output layer uses relu; the TP asks for sigmoid"]),

@@ -1,4 +1,5 @@
-"""The release audit: no solution (unless shipped on purpose) and no hidden test in release/."""
+"""The release: the solution files it ships, and its audit (no solution unless shipped on
+purpose, no hidden test in release/)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,23 @@ from pathlib import Path
 import nbformat
 
 from vaetp.grading import markers
+
+
+def solution_files(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """solutions/NAME.py for each exercise cell of the master that offers
+    `# %load ../solutions/NAME.py`: the cell's solution region, under that name."""
+    files = {}
+    for cell in nb.cells:
+        if not cell.metadata.get("nbgrader", {}).get("solution"):
+            continue
+        load = markers.SOLUTION_LOAD_RE.search(cell.source)
+        region = markers.regions(cell.source, markers.SOLUTION)
+        if load is None or not region:
+            continue
+        header = (f"# Solution to the exercise '{cell.metadata['nbgrader']['grade_id']}' "
+                  "(generated from the master notebook).\n")
+        files[load.group(1)] = header + region[0].rstrip() + "\n"
+    return files
 
 
 def secret_lines(nb: nbformat.NotebookNode) -> dict[str, list[str]]:
