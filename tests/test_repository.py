@@ -300,3 +300,67 @@ def test_the_example_class_expects_what_the_simulated_class_proves():
     assert [(s.name, s.expected, s.out_of) for s in students] == [
         ("alice", total, total), ("bob", total - 2, total), ("carol", 0, total)]
     assert "256" in example_class.cell(students[1].notebook, "decoder-exercise").source
+
+
+NUMBER_WORDS = dict(enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven",
+                               "eight", "nine", "ten", "eleven", "twelve"]))
+
+
+def graded_cells() -> tuple[dict[str, int], dict[str, int]]:
+    """The master's autograded tests and its questions graded by hand (grade id: points)."""
+    tests, questions = {}, {}
+    for cell in nbformat.read(MASTER, as_version=4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            (questions if meta.get("solution") else tests)[meta["grade_id"]] = int(meta["points"])
+    return tests, questions
+
+
+def test_the_docs_say_what_the_master_grades():
+    """The instructor's 'What is graded' and the README's summary count the master's graded
+    cells and the registry's exercises: a test, an exercise or a point added in the master (and
+    vaetp/grading/exercises.py) without them is named here."""
+    from vaetp.grading.exercises import EXERCISES
+
+    tests, questions = graded_cells()
+    assert set(questions.values()) == {1}, "questions of other points: reword the docs' sentence"
+    n_exercises, n_questions = NUMBER_WORDS[len(EXERCISES)], NUMBER_WORDS[len(questions)]
+    instructor = " ".join((ROOT / "docs" / "instructor.md").read_text().split())
+    said = (f"**What is graded.** {sum(tests.values())} points in {len(tests)} autograded test "
+            f"cells over {n_exercises} exercises, plus {n_questions} questions of one point "
+            f"graded by hand ({sum(tests.values()) + len(questions)} in all)")
+    assert said in instructor, f"docs/instructor.md should say: {said}"
+    table = re.findall(r"^\| [^|]*\(`(test_[a-z_]+_)`\)", (ROOT / "docs" / "instructor.md")
+                       .read_text(), re.MULTILINE)
+    assert table == [e.test_prefix for e in EXERCISES], (
+        "docs/instructor.md's table of what is graded: one row per exercise of "
+        "vaetp/grading/exercises.py, in its order")
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"in {n_exercises} graded exercises" in readme and f"answer {n_questions} questions" \
+        in readme, "README.md's first paragraph counts the exercises and the questions"
+
+
+def test_each_exercise_cell_named_in_a_message_is_the_masters():
+    """The checks tell a student where to write an answer ('the exercise cell of section 8'):
+    each such constant names the section of its exercise's answer cell in the master."""
+    from vaetp import anomaly_checks, conv_checks, generation_checks, loss_checks, roc_checks
+    from vaetp import vae_checks
+
+    named = {"kl_exercise": loss_checks.KL_CELL,
+             "reconstruction_exercise": loss_checks.RECONSTRUCTION_CELL,
+             "vae_exercise": vae_checks.CELL, "generate_exercise": generation_checks.GENERATION_CELL,
+             "anomaly_exercise": anomaly_checks.SCORES_CELL,
+             "conv_exercise": conv_checks.CELL}
+    roc = roc_checks.ROC_CELL
+    section, found = None, {}
+    for cell in nbformat.read(MASTER, as_version=4).cells:
+        heading = re.match(r"## (\d+)\.", cell.source) if cell.cell_type == "markdown" else None
+        section = int(heading.group(1)) if heading else section
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in named:
+            found[grade_id] = section
+    for grade_id, text in named.items():
+        assert f"section {found[grade_id]}" in text, (
+            f"{text!r} should name section {found[grade_id]}, where the master's {grade_id} is: "
+            "edit that constant in vaetp/")
+    assert roc == anomaly_checks.SCORES_CELL  # roc_auc is answered in the same cell
