@@ -169,7 +169,7 @@ def test_generate_keeps_a_copy_of_a_student_notebook_someone_worked_in(tmp_path)
 
 
 def test_every_graded_exercise_names_an_answer_cell_and_tests_of_the_master():
-    """vaetp/grading/exercises.py declares, for each exercise, the master's solution cell the
+    """vaetp/exercises.py declares, for each exercise, the master's solution cell the
     student answers it in and the prefix of its graded tests: an exercise renamed in the master
     without it (or the other way round) is caught here, with the one place to edit."""
     from vaetp.grading.exercises import EXERCISES
@@ -180,10 +180,10 @@ def test_every_graded_exercise_names_an_answer_cell_and_tests_of_the_master():
     for exercise in EXERCISES:
         assert exercise.answer_cell in answers, (
             f"{exercise.name}: no solution cell {exercise.answer_cell!r} in the master; fix "
-            "answer_cell in vaetp/grading/exercises.py")
+            "answer_cell in vaetp/exercises.py")
         assert any(t.startswith(exercise.test_prefix) for t in tests), (
             f"{exercise.name}: no graded test starts with {exercise.test_prefix!r}; fix "
-            "test_prefix in vaetp/grading/exercises.py")
+            "test_prefix in vaetp/exercises.py")
 
 
 @pytest.mark.parametrize(("fake", "words"), [
@@ -319,7 +319,7 @@ def graded_cells() -> tuple[dict[str, int], dict[str, int]]:
 def test_the_docs_say_what_the_master_grades():
     """The instructor's 'What is graded' and the README's summary count the master's graded
     cells and the registry's exercises: a test, an exercise or a point added in the master (and
-    vaetp/grading/exercises.py) without them is named here."""
+    vaetp/exercises.py) without them is named here."""
     from vaetp.grading.exercises import EXERCISES
 
     tests, questions = graded_cells()
@@ -334,7 +334,7 @@ def test_the_docs_say_what_the_master_grades():
                        .read_text(), re.MULTILINE)
     assert table == [e.test_prefix for e in EXERCISES], (
         "docs/instructor.md's table of what is graded: one row per exercise of "
-        "vaetp/grading/exercises.py, in its order")
+        "vaetp/exercises.py, in its order")
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert f"in {n_exercises} graded exercises" in readme and f"answer {n_questions} questions" \
         in readme, "README.md's first paragraph counts the exercises and the questions"

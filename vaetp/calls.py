@@ -258,29 +258,44 @@ def output_of(record: CallRecord, call: str, what: str) -> np.ndarray:
     return np.asarray(found.output, dtype="float64")
 
 
-def print_verdicts(title: str, verdicts: list[tuple[str, str]], success: str) -> None:
-    """The student's check cell: one line per check (✔ or ✘ and why), then what to do."""
+@dataclass
+class Verdict:
+    """One check of a check cell: its name, whether it passed, and why it failed (or, when it
+    passed, what it found, or '')."""
+
+    name: str
+    passed: bool
+    message: str = ""
+
+
+def run_verdicts(checks: dict[str, Callable[[], str | None]]) -> list[Verdict]:
+    """Run named checks, the one runner of every check cell: a check passes when it raises
+    nothing (it may return what it found, for the ✔ line), fails with its `AssertionError`'s
+    message, and never crashes the cell."""
+    verdicts = []
+    for name, check in checks.items():
+        try:
+            found = check()
+        except AssertionError as err:
+            verdicts.append(Verdict(name, False, str(err)))
+        except Exception as err:  # noqa: BLE001 - a check cell must never crash
+            verdicts.append(Verdict(name, False, f"could not be checked ({type(err).__name__}: "
+                                                 f"{first_line(err)})"))
+        else:
+            verdicts.append(Verdict(name, True, found or ""))
+    return verdicts
+
+
+def print_verdicts(title: str, verdicts: list[Verdict], success: str) -> None:
+    """The student's check cell, the one printer of every exercise: one line per check (✔ or ✘
+    and why), then what to do."""
     print(title)
-    for name, problem in verdicts:
-        print(f"  ✘ {name}: {problem}" if problem else f"  ✔ {name}")
-    failed = sum(bool(problem) for _, problem in verdicts)
+    for verdict in verdicts:
+        mark, text = ("✔", verdict.message) if verdict.passed else ("✘", verdict.message)
+        print(f"  {mark} {verdict.name}: {text}" if text else f"  {mark} {verdict.name}")
+    failed = sum(not v.passed for v in verdicts)
     if failed:
         plural = "s" if failed > 1 else ""
         print(f"{failed} problem{plural} to fix: edit the exercise cell, run it, then run this cell.")
     else:
         print(success)
-
-
-def run_verdicts(checks: dict[str, Callable[[], None]]) -> list[tuple[str, str]]:
-    """Run named checks, keeping each one's failure message ('' when it passed)."""
-    verdicts = []
-    for name, check in checks.items():
-        try:
-            check()
-        except AssertionError as err:
-            verdicts.append((name, str(err)))
-        except Exception as err:  # noqa: BLE001 - a check cell must never crash
-            verdicts.append((name, f"could not be checked ({type(err).__name__}: {first_line(err)})"))
-        else:
-            verdicts.append((name, ""))
-    return verdicts

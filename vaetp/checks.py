@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from vaetp.calls import AnswerMismatch, Verdict, print_verdicts, run_verdicts
 from vaetp.decoder_data import DecoderData, extract, first_line, probe_latents, projection
 
 
@@ -63,8 +64,9 @@ class DecoderSpec:
         return self.hidden_params + self.output_params
 
 
-class DecoderMismatch(AssertionError):
-    """The decoder differs from the TP's spec; the message says how, in plain words."""
+class DecoderMismatch(AnswerMismatch):
+    """The decoder differs from the TP's spec; the message says how, in plain words (the one
+    check type, `vaetp.calls.AnswerMismatch`, under the decoder's name)."""
 
 
 class _Recorded:
@@ -533,15 +535,6 @@ CHECKS: dict[str, Callable[..., None]] = {
 }
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    """The outcome of one check: passed, or the plain-language reason it failed."""
-
-    name: str
-    passed: bool
-    message: str
-
-
 def _passed_text(name: str, spec: DecoderSpec) -> str:
     return {
         "input shape": f"(None, {spec.latent_dim})",
@@ -554,28 +547,23 @@ def _passed_text(name: str, spec: DecoderSpec) -> str:
     }[name]
 
 
-def run_checks(decoder: Any, encoder: Any, spec: DecoderSpec) -> list[CheckResult]:
-    """Run every check and collect the results instead of stopping at the first failure."""
+def run_checks(decoder: Any, encoder: Any, spec: DecoderSpec) -> list[Verdict]:
+    """Run every check and collect the verdicts instead of stopping at the first failure."""
     data = as_data(decoder, encoder, spec)
     try:
         _require_model(data)
     except DecoderMismatch as err:
-        return [CheckResult("decoder", False, str(err))]
-    results = []
-    for name, check in CHECKS.items():
-        args = (data, RECORDED) if check is check_composition else (data,)
-        if check is check_composition and encoder is None:
-            continue
-        try:
+        return [Verdict("decoder", False, str(err))]
+
+    def run(name: str, check: Callable[..., None]) -> Callable[[], str]:
+        def one() -> str:
+            args = (data, RECORDED) if check is check_composition else (data,)
             check(*args, spec=spec)
-        except DecoderMismatch as err:
-            results.append(CheckResult(name, False, str(err)))
-        except Exception as err:  # noqa: BLE001 - report, never crash the check cell
-            message = f"could not be checked: {type(err).__name__}: {_first_line(err)}"
-            results.append(CheckResult(name, False, message))
-        else:
-            results.append(CheckResult(name, True, _passed_text(name, spec)))
-    return results
+            return _passed_text(name, spec)
+        return one
+
+    return run_verdicts({name: run(name, check) for name, check in CHECKS.items()
+                         if not (check is check_composition and encoder is None)})
 
 
 SUCCESS = "All checks passed: your decoder matches the TP. Carry on to the VAE."
@@ -613,24 +601,15 @@ def check_decoder(decoder: Any, encoder: Any, spec: DecoderSpec,
     reused = overwritten_encoder_names(namespace or {})
     if reused:
         names = ", ".join(f"`{n}`" for n in reused)
-        results.append(CheckResult("the encoder's names", False, (
+        results.append(Verdict("the encoder's names", False, (
             f"your code reused {names}, which the encoder cells defined: the VAE and the latent "
             "scatter below need the encoder's. Rename yours in the exercise cell (e.g. "
             "`latent_inputs`, `x`), then run the encoder cells (section 7) and the exercise "
             "cell again.")))
     if encoder is None and namespace is not None and "encoder" not in namespace:
-        results.append(CheckResult("the encoder", False, (
+        results.append(Verdict("the encoder", False, (
             "there is no `encoder`: run the cells of sections 7 to 9 first, then this one.")))
-    print("Checking your decoder against the TP:")
-    for result in results:
-        mark = "✔" if result.passed else "✘"
-        print(f"  {mark} {result.name}: {result.message}")
-    failed = sum(not r.passed for r in results)
-    if failed:
-        plural = "s" if failed > 1 else ""
-        print(f"{failed} problem{plural} to fix: edit the exercise cell, run it, then run this cell.")
-    else:
-        print(SUCCESS)
+    print_verdicts("Checking your decoder against the TP:", results, SUCCESS)
 
 
 def _table(rows: Sequence[tuple[int, int, str, int]], total: int) -> str:

@@ -54,7 +54,7 @@ from vaetp import calls
 from vaetp.decoder_data import MAX_BYTES
 from vaetp.course import master_parameters
 from vaetp.grading import markers, sandbox
-from vaetp.grading.exercises import EXERCISES, MIME, exercise_of, stand_in_code, stand_in_note
+from vaetp.grading.exercises import EXERCISES, MIME, exercise_of, probe, stand_in_code, stand_in_note
 from vaetp.grading.judge import GRADING_ERROR
 
 NOT_RUN = "NotRunByGrader"
@@ -469,12 +469,12 @@ class GradingExecute(Execute):
             self._why_missing[exercise.name] = ("the kernel had stopped before your work could "
                                                 "be handed to the grader")
             return
-        probe = NotebookNode(cell_type="code", source=exercise.probe(self._parameters, self._seed),
-                             metadata={}, outputs=[], execution_count=None, id="vaetp-probe")
+        cell = NotebookNode(cell_type="code", source=probe(exercise, self._parameters, self._seed),
+                            metadata={}, outputs=[], execution_count=None, id="vaetp-probe")
         original = self.nb.cells[index]
         self._recording, self._kept_record = True, False
         try:
-            self.execute_cell(probe, index, store_history=False)
+            self.execute_cell(cell, index, store_history=False)
         except DeadKernelError:
             self._stop_reason = "not run: the Python kernel died while the grader read your work."
             self._why_missing[exercise.name] = "the kernel died while the grader read your work"
@@ -485,7 +485,7 @@ class GradingExecute(Execute):
         finally:
             self._recording = False
             self.nb.cells[index] = original  # nbclient stores the cell it ran at this index
-        for output in probe.outputs:
+        for output in cell.outputs:
             text = output.get("data", {}).get(MIME) if output.get("output_type") == "display_data" else None
             if isinstance(text, str) and len(text) <= RECORD_BYTES * 4 // 3 + 4:
                 try:

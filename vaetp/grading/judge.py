@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from vaetp.grading.exercises import EXERCISES, exercise_of
+from vaetp.grading.exercises import EXERCISES, exercise_of, judge_names
 
 #: The ename of a test that could not judge the record (broken or forged record, grader bug).
 GRADING_ERROR = "GradingError"
@@ -49,7 +49,7 @@ def judge(job: dict[str, Any], folder: Path) -> dict[str, dict[str, Any]]:
             continue
         blob = path.read_bytes()
         try:
-            names = exercise.namespace(blob, parameters)
+            names = judge_names(exercise, blob, parameters)
             seeds = {getattr(v, "seed", None) for v in names.values() if hasattr(v, "seed")}
             if "seed" in job and seeds - {None, int(job["seed"])}:
                 raise ValueError("it was made on inputs chosen for another student or run")
