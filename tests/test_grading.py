@@ -5,7 +5,7 @@ nbgrader, through the bubblewrap sandbox, in a scratch course folder: release (w
 then without), zip, autograde Moodle's "Download all submissions" zip with a roster and a due
 date, feedback, grades, report; then a resubmission refused, forced, regraded; then every answer
 graded by hand (as the Formgrader stores it), a late resubmission that changes one answer, and
-the grades exported for Moodle. The class (tools/simulated_class.py) is built from that
+the grades exported for Moodle. The class (tests/simulated_class.py) is built from that
 release: every way a student notebook can go wrong and every trick we could think of, each
 with its exact expected score on each graded test of each exercise. Canaries in source/ and in
 another student's folder, a listening socket on the loopback, the gradebook, the repository's

@@ -220,7 +220,7 @@ def test_the_package_installs_with_its_grading_subpackage_and_templates():
 
 def test_the_docs_give_the_simulated_class_its_real_size():
     """Wherever the README or the docs give the simulated class's size, it is the number of
-    students tools/simulated_class.py builds (written as "simulated class (N students")."""
+    students tests/simulated_class.py builds (written as "simulated class (N students")."""
     sys.path.insert(0, str(ROOT / "tools"))
     import simulated_class
 

@@ -4,7 +4,7 @@ the exported grades (docs/instructor.md, step 5, "Grade the questions by hand"),
 through a regrade of the unchanged notebook.
 
 A scratch course gets a release without solutions and one submission: the simulated student
-"hand" (tools/simulated_class.py), who solves every exercise and answers question 1 (the markdown
+"hand" (tests/simulated_class.py), who solves every exercise and answers question 1 (the markdown
 answer cell `answer-overfitting`, grade id `question_overfitting`, 1 point) with
 `simulated_class.HAND_ANSWER`. tools/grade.py autogrades it (the real nbgrader, bubblewrap
 sandbox) and exports the grades once before any manual grading. A Jupyter server (JupyterLab +
@@ -49,8 +49,8 @@ import pytest
 from e2e_support import CHROMIUM_ARGS, run_grade, jupyter_lab
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tools"))
-import simulated_class  # noqa: E402
+sys.path.insert(0, str(REPO / "tests"))
+import simulated_class  # noqa: E402  (tests/simulated_class.py, the suite's test data)
 sys.path.insert(0, str(REPO))
 from vaetp.grading.sanitize import sanitize_markdown  # noqa: E402
 

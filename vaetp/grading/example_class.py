@@ -7,7 +7,7 @@
 - carol hands the release in unsolved: no autograded point.
 
 `solved(release, solutions)` is also the start of every simulated student of the test suite
-(tools/simulated_class.py).
+(tests/simulated_class.py).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Every graded test of every exercise has at least one student who fails it. tests
 the real nbgrader, through the sandbox; `tools/grade.py example-class` hands an instructor three
 submissions made the same way (vaetp.grading.example_class).
 
-    python tools/simulated_class.py --out DIR     # writes DIR/<name>.ipynb, one per student
+    python tests/simulated_class.py --out DIR     # writes DIR/<name>.ipynb, one per student
 
 so that a TA can open any of them (e.g. `cheat-empties-later-cells.ipynb`) and see the trick.
 The spy reads canary files by their exact paths (`build(..., canaries=...)`): the grading
