@@ -346,7 +346,9 @@ def test_each_exercise_cell_named_in_a_message_is_the_masters():
     from vaetp import anomaly_checks, conv_checks, generation_checks, loss_checks, roc_checks
     from vaetp import vae_checks
 
-    named = {"kl_exercise": loss_checks.KL_CELL,
+    from vaetp import checks
+
+    named = {"kl_exercise": loss_checks.KL_CELL, "decoder_exercise": checks.CELL,
              "reconstruction_exercise": loss_checks.RECONSTRUCTION_CELL,
              "vae_exercise": vae_checks.CELL, "generate_exercise": generation_checks.GENERATION_CELL,
              "anomaly_exercise": anomaly_checks.SCORES_CELL,

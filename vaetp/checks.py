@@ -64,6 +64,10 @@ class DecoderSpec:
         return self.hidden_params + self.output_params
 
 
+#: Where the decoder is written (tests/test_repository.py checks it against the master).
+CELL = "the exercise cell of section 10"
+
+
 class DecoderMismatch(AnswerMismatch):
     """The decoder differs from the TP's spec; the message says how, in plain words (the one
     check type, `vaetp.calls.AnswerMismatch`, under the decoder's name)."""
@@ -158,7 +162,7 @@ class Anatomy:
 def _require_model(data: DecoderData) -> None:
     if data.kind == "missing":
         raise DecoderMismatch(
-            "there is no `decoder` yet: write it in the exercise cell (section 10) and run "
+            f"there is no `decoder` yet: write it in {CELL} and run "
             "that cell, then run this cell again."
         )
     if data.kind != "model":
