@@ -212,13 +212,9 @@ def _with_signature_of(student: Any, tp: Any) -> Any:
 
 
 def _scores_record(anomaly_scores: Any, latent_dim: int, original_dim: int) -> CallRecord:
-    record = calls.live_or_recorded(
-        anomaly_scores, lambda f: extract_anomaly_scores(f, latent_dim, original_dim))
-    calls.require_function(record, "anomaly_scores", SCORES_CELL, latent_dim=latent_dim,
-                           original_dim=original_dim)
-    # the grader's sizes, whatever the record said
-    record.facts.update(latent_dim=int(latent_dim), original_dim=int(original_dim))
-    return record
+    return calls.function_record(anomaly_scores, "anomaly_scores", SCORES_CELL,
+                                 extract_anomaly_scores, latent_dim=latent_dim,
+                                 original_dim=original_dim)
 
 
 def _batch(record: CallRecord, call: str) -> np.ndarray:

@@ -250,6 +250,18 @@ def require_function(record: CallRecord, name: str, cell: str, **sizes: int) -> 
                              f"`def {name}(...)` in {cell}.")
 
 
+def function_record(function: Any, name: str, cell: str, extract: Callable[..., CallRecord],
+                    **sizes: int) -> CallRecord:
+    """The record every check of a function exercise judges: the one handed in (judge), or one
+    made now from the live function (check cell). It is refused with a plain sentence when the
+    function is missing, is not a function, or was recorded for other sizes than the master's;
+    from then on its sizes are the master's, whatever the record said."""
+    record = live_or_recorded(function, lambda f: extract(f, **sizes))
+    require_function(record, name, cell, **sizes)
+    record.facts.update({key: int(value) for key, value in sizes.items()})
+    return record
+
+
 def output_of(record: CallRecord, call: str, what: str) -> np.ndarray:
     """The output of one recorded call, or a plain failure saying what the call raised."""
     found = record.call(call)

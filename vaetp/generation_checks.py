@@ -80,13 +80,10 @@ def extract_generation(function: Any, latent_dim: int, original_dim: int,
 
 
 def _record(generate_digits: Any, latent_dim: int, original_dim: int) -> CallRecord:
-    record = calls.live_or_recorded(
-        generate_digits, lambda f: extract_generation(f, latent_dim, original_dim))
-    calls.require_function(record, "generate_digits", GENERATION_CELL, latent_dim=latent_dim,
-                           original_dim=original_dim)
-    # the sizes are the master's, never the record's: keep them where the helpers read them
-    record.facts.update(latent_dim=int(latent_dim), original_dim=int(original_dim))
-    return record
+    # the sizes are the master's, never the record's: the helpers read them from its facts
+    return calls.function_record(generate_digits, "generate_digits", GENERATION_CELL,
+                                 extract_generation, latent_dim=latent_dim,
+                                 original_dim=original_dim)
 
 
 def _sizes(record: CallRecord) -> tuple[int, int, int]:

@@ -94,10 +94,8 @@ def _symbolic_error(function: Any, width: int) -> str:
 
 
 def _kl_record(kl_divergence: Any, latent_dim: int) -> CallRecord:
-    record = calls.live_or_recorded(kl_divergence, lambda f: extract_kl(f, latent_dim))
-    calls.require_function(record, "kl_divergence", KL_CELL, latent_dim=latent_dim)
-    record.facts["latent_dim"] = int(latent_dim)  # the grader's size, whatever the record said
-    return record
+    return calls.function_record(kl_divergence, "kl_divergence", KL_CELL, extract_kl,
+                                 latent_dim=latent_dim)
 
 
 def _per_image(out: np.ndarray, n: int, d: int, what: str, sums: str) -> np.ndarray:
@@ -291,12 +289,8 @@ def extract_reconstruction(function: Any, original_dim: int, seed: int = 0) -> C
 
 
 def _reconstruction_record(reconstruction_loss: Any, original_dim: int) -> CallRecord:
-    record = calls.live_or_recorded(reconstruction_loss,
-                                    lambda f: extract_reconstruction(f, original_dim))
-    calls.require_function(record, "reconstruction_loss", RECONSTRUCTION_CELL,
-                           original_dim=original_dim)
-    record.facts["original_dim"] = int(original_dim)  # the grader's size, whatever the record said
-    return record
+    return calls.function_record(reconstruction_loss, "reconstruction_loss", RECONSTRUCTION_CELL,
+                                 extract_reconstruction, original_dim=original_dim)
 
 
 def _reconstruction_output(record: CallRecord, call: str) -> np.ndarray:

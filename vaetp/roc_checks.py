@@ -53,9 +53,7 @@ def extract_roc_auc(function: Any, seed: int = 0) -> CallRecord:
 
 
 def _roc_record(roc_auc: Any) -> CallRecord:
-    record = calls.live_or_recorded(roc_auc, extract_roc_auc)
-    calls.require_function(record, "roc_auc", ROC_CELL)
-    return record
+    return calls.function_record(roc_auc, "roc_auc", ROC_CELL, extract_roc_auc)
 
 
 def _auc(record: CallRecord, call: str, table_ok: bool = False) -> float:
