@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from course_paths import ROOT, SHARED_MNIST  # noqa: E402
+from course_paths import COURSE, ROOT, SHARED_MNIST  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tools"))  # run_notebook.py and generate.py are importable
 
@@ -21,4 +21,5 @@ if not os.environ.get("VAE_TP_MNIST"):
 
 
 def pytest_report_header(config):  # noqa: ARG001 - pytest hook signature
-    return f"MNIST for the notebook tests: VAE_TP_MNIST={os.environ['VAE_TP_MNIST']}"
+    return [f"MNIST for the notebook tests: VAE_TP_MNIST={os.environ['VAE_TP_MNIST']}",
+            f"course under test: {COURSE}"]

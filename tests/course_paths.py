@@ -1,12 +1,18 @@
 """Paths to the course's files, for the tests (a module of its own: `conftest` is ambiguous
 once tests/e2e/ has a conftest.py too)."""
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
-MASTER = ROOT / "source" / "vae" / "vae_tp.ipynb"
-STUDENT = ROOT / "notebooks" / "vae_tp.ipynb"
+#: The course the tests read: this repository, or a generated variant of it given by
+#: VAE_TP_TEST_COURSE (tests/test_variants.py runs the exercise, judge and check tests on copies
+#: of the course whose master has other sizes).
+COURSE = Path(os.environ.get("VAE_TP_TEST_COURSE") or ROOT).resolve()
+MASTER = COURSE / "source" / "vae" / "vae_tp.ipynb"
+STUDENT = COURSE / "notebooks" / "vae_tp.ipynb"
+SOLUTIONS = COURSE / "solutions"
 
 
 def master_sizes() -> dict[str, int]:

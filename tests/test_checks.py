@@ -41,11 +41,11 @@ class SubclassedDecoder(keras.Model):
 
 def load_solution():
     """Run solutions/decoder_vae.py in a namespace like the notebook's, as %load would."""
-    from course_paths import ROOT
+    from course_paths import SOLUTIONS
 
     namespace = {"keras": keras, "layers": layers, "latent_dim": LATENT,
                  "intermediate_dim": HIDDEN, "original_dim": PIXELS}
-    exec((ROOT / "solutions" / "decoder_vae.py").read_text(), namespace)  # noqa: S102
+    exec((SOLUTIONS / "decoder_vae.py").read_text(), namespace)  # noqa: S102
     return namespace["decoder"]
 
 

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 from check_cells import assert_check_cell_agrees
-from course_paths import ROOT
+from course_paths import ROOT, SOLUTIONS
 from keras import ops
 
 from vaetp import calls, loss_checks
@@ -28,7 +28,7 @@ RECON_TESTS = {"shape": loss_checks.check_reconstruction_shape,
 
 def solution(name):
     namespace = {"keras": keras, "ops": ops, "original_dim": PIXELS, "latent_dim": LATENT}
-    exec((ROOT / "solutions" / name).read_text(), namespace)  # noqa: S102
+    exec((SOLUTIONS / name).read_text(), namespace)  # noqa: S102
     return namespace
 
 

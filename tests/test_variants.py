@@ -6,6 +6,8 @@ Each variant is made as the docs say: a copy of the course's files (source/, ima
 nbgrader_config.py) whose master has one line of its parameters cell changed
 (`vaetp.course.with_parameters`), then `tools/generate.py --root` on that copy. Then:
 
+- the suite's exercise, judge and check tests run on the variant (VAE_TP_TEST_COURSE: their
+  fixtures, solutions and graded cells are the variant's);
 - the variant's master runs under nbval in fast mode: the master's own solutions pass every
   graded test, the hidden ones included, and the decoder's table matches the new sizes;
 - the variant is released and a small class is graded with the real grader (sandbox, judge):
@@ -86,6 +88,23 @@ def test_the_masters_own_solutions_pass_every_graded_test_of_the_variant(variant
                           timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " failed" not in done.stdout
+
+
+#: The unit tests of the exercises, the judge and the check cells: sizes from the master.
+UNIT_TESTS = ["tests/test_checks.py", "tests/test_judge.py", "tests/test_exercise_registry.py",
+              "tests/test_stand_ins.py", *sorted(str(p.relative_to(ROOT))
+                                                  for p in (ROOT / "tests").glob("test_exercise_*.py")
+                                                  if p.name != "test_exercise_registry.py")]
+
+
+def test_the_exercise_judge_and_check_tests_pass_on_the_variant(variant):
+    env = {**os.environ, "VAE_TP_TEST_COURSE": str(variant["root"])}
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "not slow",
+               *UNIT_TESTS]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert f"course under test: {variant['root']}" in done.stdout  # the variant's, not ours
+    assert " passed" in done.stdout and " failed" not in done.stdout
 
 
 def grade(course: Path, *args: str) -> subprocess.CompletedProcess:
