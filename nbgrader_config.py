@@ -27,11 +27,20 @@ if any(arg == "autograde" for arg in sys.argv[1:2]):
     os.environ["VAE_TP_FAST"] = "1"
 
 # Time limits, in seconds: a cell running longer is interrupted; once a notebook has used up its
-# time, its remaining cells are not run. Override with VAE_TP_CELL_TIMEOUT / VAE_TP_NOTEBOOK_TIMEOUT.
-c.Execute.timeout = int(os.environ.get("VAE_TP_CELL_TIMEOUT", "60"))
-c.GradingExecute.notebook_timeout = int(os.environ.get("VAE_TP_NOTEBOOK_TIMEOUT", "300"))
+# time, its remaining cells are not run.
+c.Execute.timeout = 60
+c.GradingExecute.notebook_timeout = 300
+# The sandbox (vaetp/grading/sandbox.py, SandboxSettings): each graded kernel's bounds, and warm
+# starts from a zygote. mode = "off" grades without it (the report and grades.csv say so).
+c.SandboxSettings.mode = "bubblewrap"
+c.SandboxSettings.memory_mb = 4096  # address space: TensorFlow alone reserves about 2.5 GB
+c.SandboxSettings.processes = 256  # processes and threads
+c.SandboxSettings.file_mb = 256  # the largest file
+c.SandboxSettings.disk_mb = 512  # each tmpfs (work folder, /tmp)
+c.SandboxSettings.cpu_seconds = 900
+c.SandboxSettings.warm_start = True
 # nbgrader's autograde steps. GradingExecute runs the student's cells in a bubblewrap sandbox
-# (VAE_TP_SANDBOX=off turns it off, and the report says so), never runs the graded test cells in
+# (c.SandboxSettings.mode = "off" turns it off, and the report says so), never runs the graded test cells in
 # the student's kernel, and writes into them the verdicts of vaetp.grading.judge. SanitizeOutputs
 # then makes every output and markdown cell safe to show in a browser (Formgrader, feedback); it
 # comes after SaveAutoGrades, which tells an unanswered answer cell by its checksum. KeepHandMarks,
@@ -70,3 +79,11 @@ c.GenerateFeedback.preprocessors = [
     "vaetp.grading.feedback.FeedbackDetails",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# --- For one run, environment variables override the settings above, read in one place
+# (vaetp/grading/settings.py, OVERRIDES): VAE_TP_CELL_TIMEOUT, VAE_TP_NOTEBOOK_TIMEOUT,
+# VAE_TP_SANDBOX=off, VAE_TP_SANDBOX_MEMORY_MB (and _PROCESSES, _FILE_MB, _DISK_MB,
+# _CPU_SECONDS), VAE_TP_ZYGOTE=off.
+from vaetp.grading.settings import apply_environment  # noqa: E402
+
+apply_environment(c)

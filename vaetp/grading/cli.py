@@ -389,11 +389,12 @@ def cmd_autograde(course: Path, source: Path | None, student: str | None, force:
 
     ensure_course(course)
     try:
-        sandbox.check_available()
+        sandbox.check_available(course)
     except sandbox.SandboxUnavailable as err:
         raise Refused(f"refused: {err}") from None
-    if sandbox.mode() == "off":
-        print(f"WARNING: grading WITHOUT a sandbox ({sandbox.SANDBOX_ENV}=off): submissions can "
+    if sandbox.mode(course) == "off":
+        print(f"WARNING: grading WITHOUT a sandbox (SandboxSettings.mode = 'off' in "
+              f"nbgrader_config.py, or {sandbox.SANDBOX_ENV}=off): submissions can "
               "read and change this machine's files; the report and grades.csv say so.",
               file=sys.stderr)
     if not (course / "gradebook.db").exists():

@@ -69,10 +69,10 @@ from jupyter_client.connect import channel_socket_types
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Any as AnyTrait
-from traitlets import default
+from traitlets import Bool, Enum, Integer, default
+from traitlets.config import Configurable
 
 SANDBOX_ENV = "VAE_TP_SANDBOX"
-OFF_VALUES = {"0", "off", "no", "false", "none"}
 HOME = "/home/student"
 WORK = f"{HOME}/work"
 SOCKETS = "/run/kernel"
@@ -130,7 +130,7 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds of one sandbox. Environment overrides: VAE_TP_SANDBOX_MEMORY_MB etc."""
+    """Bounds of one sandbox (`SandboxSettings.limits()`)."""
 
     memory_mb: int = 4096  # address space: TensorFlow alone reserves about 2.5 GB of it
     processes: int = 256  # processes and threads
@@ -140,28 +140,55 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> "Limits":
-        values = {}
-        for name in ("memory_mb", "processes", "file_mb", "disk_mb", "cpu_seconds"):
-            raw = os.environ.get(f"VAE_TP_SANDBOX_{name.upper()}")
-            if raw:
-                values[name] = int(raw)
-        return cls(**values)
+        """This process's limits: nbgrader's configuration, then the environment's overrides
+        (`vaetp.grading.settings`)."""
+        return SandboxSettings.current().limits()
 
 
-def mode() -> str:
+class SandboxSettings(Configurable):
+    """What an instructor tunes of the sandbox, in nbgrader_config.py (`c.SandboxSettings.<name>`)
+    or, for one run, with the environment variables of `vaetp.grading.settings.OVERRIDES`."""
+
+    mode = Enum(["bubblewrap", "off"], "bubblewrap",
+                help="'off' grades without the sandbox (the report and grades.csv say so); "
+                     "VAE_TP_SANDBOX=off").tag(config=True)
+    memory_mb = Integer(Limits.memory_mb, help="address space of a graded kernel, in MB "
+                        "(TensorFlow alone reserves about 2.5 GB of it)").tag(config=True)
+    processes = Integer(Limits.processes, help="processes and threads of a graded kernel"
+                        ).tag(config=True)
+    file_mb = Integer(Limits.file_mb, help="the largest file a graded kernel may write, in MB"
+                      ).tag(config=True)
+    disk_mb = Integer(Limits.disk_mb, help="size of each tmpfs (work folder, /tmp), in MB"
+                      ).tag(config=True)
+    cpu_seconds = Integer(Limits.cpu_seconds, help="CPU time of a graded kernel").tag(config=True)
+    warm_start = Bool(True, help="fork kernels from a zygote that imported TensorFlow once "
+                      "(VAE_TP_ZYGOTE=off: every kernel starts cold)").tag(config=True)
+
+    @classmethod
+    def current(cls, course: Path | None = None) -> "SandboxSettings":
+        """This process's settings (`vaetp.grading.settings.configuration`)."""
+        from vaetp.grading.settings import configuration
+
+        return cls(config=configuration(course))
+
+    def limits(self) -> Limits:
+        return Limits(self.memory_mb, self.processes, self.file_mb, self.disk_mb, self.cpu_seconds)
+
+
+def mode(course: Path | None = None) -> str:
     """'bubblewrap', or 'off' when the instructor turned the sandbox off explicitly."""
-    return "off" if os.environ.get(SANDBOX_ENV, "").strip().lower() in OFF_VALUES else "bubblewrap"
+    return SandboxSettings.current(course).mode
 
 
 def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
-def check_available() -> None:
+def check_available(course: Path | None = None) -> None:
     """Raise SandboxUnavailable, with the fix, if a bubblewrap sandbox cannot start here."""
     import subprocess
 
-    if mode() == "off":
+    if mode(course) == "off":
         return
     bwrap = bwrap_path()
     if bwrap is None:
@@ -337,7 +364,7 @@ class Zygote:
     @classmethod
     def get(cls) -> "Zygote | None":
         """The zygote, started if needed; None when warm starts are off (`disabled` says why)."""
-        if os.environ.get(ZYGOTE_ENV, "").strip().lower() in OFF_VALUES:
+        if not SandboxSettings.current().warm_start:
             return None
         if cls.disabled is not None:
             return None
