@@ -595,7 +595,7 @@ def _edit_hidden_layer_test(nb: nbformat.NotebookNode) -> None:
     _cell(nb, "test-decoder-hidden-layer").source = "# my decoder is fine\npass\n"
 
 
-# --- BEGIN broken notebooks (issue 14, part 4: one bad submission never stops the others) ---
+# --- BEGIN broken notebooks (one bad submission never stops the others) ---
 #: Notebook metadata key: write_submission() cuts the written file to this many bytes (a
 #: truncated upload: invalid JSON).
 TRUNCATE_KEY = "simulated_truncate_at"

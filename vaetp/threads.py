@@ -1,4 +1,4 @@
-"""Threads per kernel from the CPU share a JupyterHub spawner gives each student (issue 10).
+"""Threads per kernel from the CPU share a JupyterHub spawner gives each student.
 
 A hub node runs many kernels at once. TensorFlow, XLA and the BLAS libraries each start as
 many threads as the node has cores, in every kernel: 8 kernels on 2 cores then run 16 or more

@@ -78,7 +78,7 @@ def import_submissions(course: Path, source: Path, force: bool,
 
 
 # --------------------------------------------------------------------------------------------
-# Repairing a submission from the release before nbgrader sees it (issue 14, part 4)
+# Repairing a submission from the release before nbgrader sees it
 # --------------------------------------------------------------------------------------------
 
 #: The student's file as handed in, kept next to a repaired notebook (what import compares).
