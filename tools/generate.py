@@ -15,7 +15,10 @@ nbgrader's BEGIN/END SOLUTION markers) is the one source. From it come:
   (`nbgrader generate_assignment`, run in a scratch course folder with this repository's
   nbgrader_config.py);
 - solutions/*.py, one per exercise cell: the solution region, under the file name that the
-  cell's `# %load ../solutions/NAME.py` line asks for.
+  cell's `# %load ../solutions/NAME.py` line asks for;
+- the counts of docs/instructor.md's "What is graded" (points, test cells, exercises,
+  questions), from the master's graded cells and `vaetp/exercises.py`: the line after the
+  marker `WHAT_IS_GRADED_MARKER`.
 """
 
 from __future__ import annotations
@@ -144,6 +147,41 @@ def release(master_text: str, config: Path = ROOT / "nbgrader_config.py") -> str
     return notebook_text(nb)
 
 
+NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                "ten", "eleven", "twelve"]
+WHAT_IS_GRADED_MARKER = ("<!-- `make generate` writes the next line from the master and "
+                         "vaetp/exercises.py -->")
+
+
+def what_is_graded(master: nbformat.NotebookNode) -> str:
+    """The counts of what is graded: the master's autograded test cells and their points, the
+    declared exercises, the questions graded by hand."""
+    from vaetp.exercises import EXERCISES
+
+    tests, questions = [], []
+    for cell in master.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            (questions if meta.get("solution") else tests).append(int(meta["points"]))
+    if set(questions) - {1}:
+        raise SystemExit("a question graded by hand is worth other than one point: reword "
+                         "docs/instructor.md's 'What is graded' and generate.what_is_graded")
+    word = dict(enumerate(NUMBER_WORDS)).get
+    return (f"**What is graded.** {sum(tests)} points in {len(tests)} autograded test cells over "
+            f"{word(len(EXERCISES), len(EXERCISES))} exercises, plus "
+            f"{word(len(questions), len(questions))} questions of one point graded by hand "
+            f"({sum(tests) + len(questions)} in all):")
+
+
+def with_what_is_graded(doc: str, master: nbformat.NotebookNode) -> str:
+    lines = doc.split("\n")
+    if WHAT_IS_GRADED_MARKER not in lines:
+        raise SystemExit(f"docs/instructor.md lost the line {WHAT_IS_GRADED_MARKER}: put it back "
+                         "above the 'What is graded' sentence")
+    lines[lines.index(WHAT_IS_GRADED_MARKER) + 1] = what_is_graded(master)
+    return "\n".join(lines)
+
+
 def expected_files(course: Course = REPOSITORY) -> dict[Path, str]:
     """Every generated file and the text it must have."""
     master = nbformat.read(course.master, as_version=4)
@@ -153,6 +191,9 @@ def expected_files(course: Course = REPOSITORY) -> dict[Path, str]:
              course.student: release(master_text, course.root / "nbgrader_config.py")}
     for name, text in solution_files(master).items():
         files[course.solutions / name] = text
+    instructor = course.root / "docs" / "instructor.md"
+    if instructor.is_file():  # a copy of the course without docs/ (a test's variant) has none
+        files[instructor] = with_what_is_graded(instructor.read_text(encoding="utf-8"), master)
     return files
 
 
