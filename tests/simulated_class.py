@@ -733,11 +733,12 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
 
     def score(*zero: str, decoder: tuple[int, ...] | None = None, **points: int) -> dict[str, int]:
         """Expected points: full, but 0 on the tests whose id starts with one of `zero`, the
-        decoder's six tests as given, and `points` by grade id."""
+        decoder's six tests passed (nonzero: the test's points, read from the release) or
+        failed (0) as given, and `points` by grade id."""
         found = {t: (0 if t.startswith(zero) else p) for t, p in tests.items()} if zero else dict(tests)
         if decoder is not None:
             ids = [t for t in tests if t.startswith("test_decoder_")]
-            found.update(zip(ids, decoder))
+            found.update({t: tests[t] if passed else 0 for t, passed in zip(ids, decoder)})
         found.update(points)
         return found
 
