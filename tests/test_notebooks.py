@@ -48,6 +48,18 @@ _kl = -0.5 * (1 + _lv_b - _mu_b**2 - _np.exp(_lv_b)).sum(1)
 _probe["loss"], _probe["formula"] = _loss, float(_bce_sum.mean() + _kl.mean())
 _probe["history"] = {k: [float(v) for v in vs] for k, vs in history.history.items()}
 _probe["epochs"] = epochs
+# Sections 16 and 17 retrain one model: restart puts back every variable exactly, and beta, a
+# keras.Variable, reaches the compiled step (loss - reconstruction is beta * KL for any beta).
+_probe["kl_by_beta"] = {}
+for _beta in (0.1, 5.0):  # the trained anomaly VAE: a KL of a few nats
+    kl_weight.assign(_beta)
+    _r = trial_vae.evaluate(x_test[:500], x_test[:500], batch_size=100, verbose=0, return_dict=True)
+    _probe["kl_by_beta"][str(_beta)] = (_r["loss"] - _r["reconstruction_loss"]) / _beta
+restart(trial_vae, untrained)
+_now = [v.numpy() for v in trial_vae.variables + trial_vae.optimizer.variables]
+_probe["restart_exact"] = len(_now) == len(untrained) and all(
+    _np.array_equal(a, b) for a, b in zip(_now, untrained))
+_probe["kl_weight_after_restart"] = float(kl_weight.numpy())
 print("PROBE" + _json.dumps(_probe))
 '''
 
@@ -118,6 +130,18 @@ def test_the_encoder_takes_any_batch_size(student_run):
     probe = student_run[2]
     assert probe["one_image"] == [1, 2]
     assert probe["seven_images"] == [7, 2]
+
+
+def test_the_trial_vae_restarts_exactly_and_its_beta_reaches_the_compiled_step(student_run):
+    """A student who reruns the beta experiment gets the same runs: `restart` puts back every
+    variable of the model and of Adam; and the weight beta is read by the compiled step (a
+    Python number would be frozen in it, and every run would train with the first beta)."""
+    probe = student_run[2]
+    assert probe["restart_exact"]
+    assert probe["kl_weight_after_restart"] == 1.0
+    kl_small, kl_large = probe["kl_by_beta"]["0.1"], probe["kl_by_beta"]["5.0"]
+    assert kl_small > 0.5
+    assert kl_large == pytest.approx(kl_small, rel=1e-2)  # a frozen beta: a factor 50 apart
 
 
 def test_sampling_uses_sigma_equal_exp_half_log_var(student_run):

@@ -57,6 +57,14 @@ def test_fast_mode_switch(monkeypatch, value, fast):
     assert (plan.train_images is None) is (not fast)
 
 
+def test_fast_mode_compiles_without_xla_and_the_full_run_with_it(monkeypatch):
+    """In fast mode compiling with XLA takes longer than the short trainings it speeds up."""
+    monkeypatch.setenv("VAE_TP_FAST", "1")
+    assert settings.training_plan(50).speed_options == {"jit_compile": False, "steps_per_execution": 100}
+    monkeypatch.setenv("VAE_TP_FAST", "")
+    assert settings.training_plan(50).speed_options == {"jit_compile": True, "steps_per_execution": 100}
+
+
 def test_the_loss_curves_show_the_two_terms_apart_when_logged(monkeypatch):
     import matplotlib.pyplot as plt
 

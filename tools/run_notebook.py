@@ -1,13 +1,14 @@
 """Execute a TP notebook headless, with the solutions pulled in the way `%load` does.
 
-    python tools/run_notebook.py notebooks/vae_tp.ipynb --out build/run
+    python tools/run_notebook.py notebooks/vae_tp.ipynb --out build/run [--notebook-only]
 
 In Jupyter, a student uncomments `# %load ../solutions/decoder_vae.py` and runs the cell:
 IPython replaces the whole cell with `# %load ../solutions/decoder_vae.py` followed by the
 file's contents. A notebook executed headless never does that (the magic only sets the next
 input of a front end), so `load_solutions` performs the same substitution. The executed
 notebook, an HTML copy, every figure (as PNG, via VAE_TP_FIGURES) and the trained weights go
-to --out.
+to --out. With --notebook-only, only the executed notebook is written: no figure files, no
+HTML, the run a student or nbval makes (bench/budgets.py times it).
 """
 
 from __future__ import annotations
@@ -56,13 +57,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook", type=Path)
     parser.add_argument("--out", type=Path, default=Path("build/run"))
+    parser.add_argument("--notebook-only", action="store_true",
+                        help="write the executed notebook only: no figure files, no HTML copy")
     args = parser.parse_args()
 
     source = args.notebook.resolve()
     out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
     figures = out / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
-    os.environ["VAE_TP_FIGURES"] = str(figures)
+    if args.notebook_only:
+        os.environ.pop("VAE_TP_FIGURES", None)
+    else:
+        figures.mkdir(exist_ok=True)
+        os.environ["VAE_TP_FIGURES"] = str(figures)
     nb = load_solutions(nbformat.read(source, as_version=4), source.parent)
     mode = "fast mode" if os.environ.get("VAE_TP_FAST") else "full run (50 epochs)"
     print(f"Executing {args.notebook} with the solutions loaded, {mode}; output in {out}")
@@ -73,6 +80,9 @@ def main() -> int:
     seconds = time.perf_counter() - start
     executed = out / source.name
     nbformat.write(nb, executed)
+    if args.notebook_only:
+        print(f"Done in {seconds:.0f} s: {executed}")
+        return 0
     from nbconvert import HTMLExporter
 
     html, _ = HTMLExporter().from_notebook_node(nb)
