@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test test-fast run generate check-generated images clean system-deps
+.PHONY: help setup lab test test-fast test-variant run generate check-generated images clean system-deps
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -48,6 +48,12 @@ test: $(STAMP) system-deps  ## run the whole test suite (fast mode; needs no net
 
 test-fast: $(STAMP) system-deps  ## the fast tier: everything but whole-notebook runs and the grading rounds (about 2.5 min)
 	$(BIN)/python -m pytest -m "not slow"
+
+VARIANT ?= latent_dim=10
+VARIANT_DIR ?= build/variant
+test-variant: $(STAMP) system-deps  ## the whole suite on a clone of the last commit whose master says $(VARIANT) (one edit + generate; ~25 min)
+	$(BIN)/python tools/make_variant.py --replace --out $(VARIANT_DIR) $(VARIANT)
+	cd $(VARIANT_DIR) && PYTHONPATH=. VAE_TP_MNIST="$${VAE_TP_MNIST:-$(if $(wildcard ../shared/data/mnist.npz),$(abspath ../shared/data/mnist.npz),sample)}" $(abspath $(BIN))/python -m pytest --durations=5 $(VARIANT_PYTEST_ARGS)
 
 run: $(STAMP)  ## execute the whole TP with the solution loaded, into build/run/ (VAE_TP_FAST=1 for a short run)
 	$(BIN)/python tools/run_notebook.py notebooks/vae_tp.ipynb --out build/run

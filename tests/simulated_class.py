@@ -26,6 +26,7 @@ import nbformat
 
 from vaetp.grading import example_class
 from vaetp.grading.example_class import cell as _cell, exercise_cells, graded_tests, solved as _solved
+from vaetp.course import parameters_of
 from vaetp.grading.exercises import EXERCISES
 
 CANARY_SECRET = "CANARY-7f3a9c-do-not-leak"
@@ -33,6 +34,9 @@ CANARY_SECRET = "CANARY-7f3a9c-do-not-leak"
 HAND_ANSWER = ("The two losses end close to each other, so the VAE does not overfit much; "
                "validation is computed after the epoch, with better weights.")
 EXERCISE_ID = "decoder-exercise"
+#: Written where a student's hidden layer has the wrong width; `build` puts the number in (a
+#: width the release's parameters do not ask for: example_class.wrong_width).
+WRONG_WIDTH = "WRONG_WIDTH"
 LOAD_LINE = "# %load ../solutions/decoder_vae.py"
 
 
@@ -52,15 +56,16 @@ class Student:
         return sum(self.scores.values())
 
 
-def decoder_code(latent: str = "latent_dim", hidden: int | None = 512, hidden_act: str = "relu",
-                 out_act: str = "sigmoid", name: str = "decoder") -> str:
-    """A hand-written functional decoder, with the TP's sizes unless told otherwise."""
+def decoder_code(latent: str = "latent_dim", hidden: str | None = "intermediate_dim",
+                 hidden_act: str = "relu", out_act: str = "sigmoid", name: str = "decoder") -> str:
+    """A hand-written functional decoder, with the TP's sizes (the parameters cell's names)
+    unless told otherwise."""
     lines = [f"z_in = keras.Input(shape=({latent},))"]
     last = "z_in"
     if hidden is not None:
         lines.append(f'hidden = layers.Dense({hidden}, activation="{hidden_act}")(z_in)')
         last = "hidden"
-    lines.append(f'image = layers.Dense(784, activation="{out_act}")({last})')
+    lines.append(f'image = layers.Dense(original_dim, activation="{out_act}")({last})')
     lines.append(f'{name} = keras.Model(z_in, image, name="decoder")')
     return "\n".join(lines) + "\n"
 
@@ -78,8 +83,8 @@ decoder = keras.Sequential(
 
 SYNTAX_ERROR = """\
 z_in = keras.Input(shape=(latent_dim,)
-hidden = layers.Dense(512, activation="relu")(z_in)
-decoder = keras.Model(z_in, layers.Dense(784, activation="sigmoid")(hidden))
+hidden = layers.Dense(intermediate_dim, activation="relu")(z_in)
+decoder = keras.Model(z_in, layers.Dense(original_dim, activation="sigmoid")(hidden))
 """
 
 ENDLESS_LOOP = """\
@@ -96,7 +101,7 @@ import os
 os._exit(1)
 """
 
-CHECKER_OVERWRITTEN = decoder_code(hidden=256) + """\
+CHECKER_OVERWRITTEN = decoder_code(hidden=WRONG_WIDTH) + """\
 # make the tests pass whatever the decoder
 checks.check_hidden_layer = lambda *args, **kwargs: None
 checks.check_parameter_count = lambda *args, **kwargs: None
@@ -147,7 +152,7 @@ hidden = layers.Lambda(lambda t: ops.stop_gradient(t))(hidden)
 decoder = keras.Model(z_in, layers.Dense(original_dim, activation="sigmoid")(hidden))
 """
 
-EMPTIES_LATER_CELLS = decoder_code(hidden=256) + """\
+EMPTIES_LATER_CELLS = decoder_code(hidden=WRONG_WIDTH) + """\
 # every later cell (the graded tests too) becomes empty, so nothing can fail
 get_ipython().input_transformers_post.append(lambda lines: [])
 """
@@ -161,7 +166,7 @@ for name in dir(checks):
 decoder = None
 """
 
-FORGED_RECORD = decoder_code(hidden=256) + """\
+FORGED_RECORD = decoder_code(hidden=WRONG_WIDTH) + """\
 import vaetp.decoder_data
 vaetp.decoder_data.to_bytes = lambda record: b"all tests passed"
 """
@@ -171,17 +176,18 @@ decoder = None
 # No decoder at all: the recording function replaced by one that builds, in NumPy, the record a
 # correct decoder would give (found by the red team; see docs/instructor.md, Security model).
 import numpy as np, vaetp.decoder_data as dd
-def _forge(dec, enc=None, *, latent_dim=2, original_dim=784, seed=0):
-    rng = np.random.default_rng(1)
-    W1, b1 = rng.normal(size=(2, 512)), np.zeros(512)
-    W2, b2 = rng.normal(size=(512, 784)) * 0.05, np.zeros(784)
-    z = dd.probe_latents(seed, 2).astype("float64")
+def _forge(dec, enc=None, *, latent_dim, original_dim, seed=0):
+    rng, width = np.random.default_rng(1), intermediate_dim  # the notebook's sizes
+    W1, b1 = rng.normal(size=(latent_dim, width)), np.zeros(width)
+    W2, b2 = rng.normal(size=(width, original_dim)) * 0.05, np.zeros(original_dim)
+    z = dd.probe_latents(seed, latent_dim).astype("float64")
     a1 = z @ W1 + b1; h = np.maximum(a1, 0); y = 1 / (1 + np.exp(-(h @ W2 + b2)))
-    r = dd.projection(seed, 784).astype("float64")
+    r = dd.projection(seed, original_dim).astype("float64")
     d2 = r * y * (1 - y); d1 = (d2 @ W2.T) * (a1 > 0)
     f = lambda *a: [x.astype("float32") for x in a]
-    rec = dd.DecoderData("model", type_name="Functional", declared_input=(None, 2), seed=seed,
-                         y=y.astype("float32"), z=z, composition_shape=(None, 784))
+    rec = dd.DecoderData("model", type_name="Functional", declared_input=(None, latent_dim),
+                         seed=seed, y=y.astype("float32"), z=z,
+                         composition_shape=(None, original_dim))
     rec.layers = [dd.LayerData("h", f(W1, b1), [True, True], f(z.T @ d1, d1.sum(0))),
                   dd.LayerData("o", f(W2, b2), [True, True], f(h.T @ d2, d2.sum(0)))]
     return rec
@@ -193,17 +199,17 @@ decoder = None
 # No decoder: the recording function replaced by one that hands over a decoder of zero weights,
 # whose every output is 0.5 whatever z is: shapes, sizes and outputs all 'consistent'.
 import numpy as np, vaetp.decoder_data as dd
-def _forge(dec, enc=None, *, latent_dim=2, original_dim=784, seed=0):
-    f = lambda *shape: np.zeros(shape, "float32")
+def _forge(dec, enc=None, *, latent_dim, original_dim, seed=0):
+    f, width = (lambda *shape: np.zeros(shape, "float32")), intermediate_dim
     z = dd.probe_latents(seed, latent_dim)
     rec = dd.DecoderData("model", type_name="Functional", declared_input=(None, latent_dim),
                          seed=seed, z=z, y=np.full((len(z), original_dim), 0.5, "float32"),
                          composition_shape=(None, original_dim))
-    hidden, output = [f(latent_dim, 512), f(512)], [f(512, original_dim), f(original_dim)]
+    hidden, output = [f(latent_dim, width), f(width)], [f(width, original_dim), f(original_dim)]
     # two empty layers that bear the names of the real ones, in front of them
     rec.layers = [dd.LayerData("h", [], []), dd.LayerData("o", [], []),
-                  dd.LayerData("h", hidden, [True, True], [f(latent_dim, 512), f(512)]),
-                  dd.LayerData("o", output, [True, True], [f(512, original_dim), f(original_dim)])]
+                  dd.LayerData("h", hidden, [True, True], [f(latent_dim, width), f(width)]),
+                  dd.LayerData("o", output, [True, True], [f(width, original_dim), f(original_dim)])]
     return rec
 dd.extract = _forge
 """
@@ -241,7 +247,7 @@ except Exception as err:
 print("\\n".join(seen) or "found nothing")
 """
 
-TAMPER = decoder_code(hidden=256) + """\
+TAMPER = decoder_code(hidden=WRONG_WIDTH) + """\
 import pathlib, vaetp.checks
 target = pathlib.Path(vaetp.checks.__file__)
 try:
@@ -396,7 +402,7 @@ def _made_up(vae, encoder, decoder, original_dim, seed=0):
         record.calls[name] = calls.Call(output=rng.random((len(x), original_dim)).astype("float32"))
         record.calls[name + "_losses"] = calls.Call(output=np.array([3.5]))
     record.facts.update(encoder_found=True, decoder_found=True, input_shape=[None, original_dim],
-                        intermediate_dim=512, latent_dim=2)
+                        intermediate_dim=intermediate_dim, latent_dim=latent_dim)
     return record
 vae_checks.extract_vae = _made_up
 vae = None
@@ -477,10 +483,12 @@ def _forge_vae(info):
         return
     seed = int(re.search(r"seed=(\\d+)", src).group(1))
     rec = _C.CallRecord("vae", seed=seed, type_name="Functional",
-                        facts={"intermediate_dim": 512, "latent_dim": 2, "encoder_found": True,
-                               "decoder_found": True, "input_shape": [None, 784]})
-    t = _V._truth(rec, 784)
-    a, c = (w.astype("float64") for w in _V.grader_decoder_weights(seed, 2, 784))
+                        facts={"intermediate_dim": intermediate_dim, "latent_dim": latent_dim,
+                               "encoder_found": True, "decoder_found": True,
+                               "input_shape": [None, original_dim]})
+    t = _V._truth(rec, original_dim)
+    a, c = (w.astype("float64")
+            for w in _V.grader_decoder_weights(seed, latent_dim, original_dim))
     rng = np.random.default_rng()
     for name in ("first", "second"):
         z = t["mean"] + np.exp(0.5 * t["log_var"]) * rng.normal(size=t["mean"].shape)
@@ -571,14 +579,14 @@ CONV_SAMPLING_SWAPPED = CONV_ENCODER.replace("HIDDEN", "16").replace(
 CONV_NO_SIGMOID = CONV_ENCODER.replace("HIDDEN", "16") + CONV_DECODER.replace(', activation="sigmoid")(c))', ')(c))')
 CONV_FLAT_OUTPUT = CONV_ENCODER.replace("HIDDEN", "16") + CONV_DECODER.replace(
     'layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid")(c))',
-    'layers.Reshape((784,))(layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid")(c)))')
+    'layers.Reshape((original_dim,))(layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid")(c)))')
 CONV_MLP = """\
 img = keras.Input(shape=(28, 28, 1))
 c = layers.Dense(128, activation="relu")(layers.Flatten()(img))
 zm, zv = layers.Dense(latent_dim)(c), layers.Dense(latent_dim)(c)
 conv_encoder = keras.Model(img, [zm, zv, Sampling(name="z")(zm, zv)])
 z_in = keras.Input(shape=(latent_dim,))
-c = layers.Dense(784, activation="sigmoid")(layers.Dense(128, activation="relu")(z_in))
+c = layers.Dense(original_dim, activation="sigmoid")(layers.Dense(128, activation="relu")(z_in))
 conv_decoder = keras.Model(z_in, layers.Reshape((28, 28, 1))(c))
 """
 
@@ -682,8 +690,9 @@ def broken_students(nb, score, full, h256, hidden_msg) -> list["Student"]:
         Student("broken-reordered", "two KL tests swapped",
                 nb(edit=_swap_cells("test-kl-shape", "test-kl-wide")), full, "loaded", [],
                 ["cells put back in the release's order"]),
-        Student("broken-test-made-solution", "256 units, and the failing test turned into a "
-                "solution cell holding `pass`", nb(decoder_code(hidden=256), edit=_test_made_solution),
+        Student("broken-test-made-solution", "a wrong hidden width, and the failing test turned "
+                "into a solution cell holding `pass`", nb(decoder_code(hidden=WRONG_WIDTH),
+                                                          edit=_test_made_solution),
                 h256, "written", [hidden_msg],
                 ["cell role(s) changed, restored from the release: test_decoder_hidden_layer"]),
         Student("broken-kernelspec", "another kernel named in the notebook's metadata",
@@ -706,6 +715,9 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
     grading host's loopback that the network case tries to reach."""
     tests = graded_tests(release)
     cells = exercise_cells(release)
+    sizes = parameters_of(release)  # the master's, copied into the release
+    d, h, o = sizes["latent_dim"], sizes["intermediate_dim"], sizes["original_dim"]
+    width = example_class.wrong_width(h)
 
     def loaded(cell_id: str) -> str:
         name = cells[cell_id]
@@ -717,6 +729,7 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
            base: nbformat.NotebookNode = solved) -> nbformat.NotebookNode:
         notebook = copy.deepcopy(base)
         if code is not None:
+            code = code.replace(WRONG_WIDTH, str(width))
             head = f"# %load ../solutions/{cells[cell]}\n" if keep_load_line else ""
             _cell(notebook, cell).source = head + code
         if edit is not None:
@@ -747,9 +760,9 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
     loaded_decoder = loaded(EXERCISE_ID)
     example_bob = next(s for s in example_class.build(release, solutions) if s.name == "bob")
     assert example_bob.expected == sum(score(decoder=(1, 0, 1, 0, 1, 2)).values())
-    loaded_256 = loaded_decoder.replace("(intermediate_dim,", "(256,")
-    assert loaded_256 != loaded_decoder
-    hidden_msg = "your hidden layer has 256 units; the TP asks for 512"
+    loaded_wrong = loaded_decoder.replace("(intermediate_dim,", f"({width},")
+    assert loaded_wrong != loaded_decoder
+    hidden_msg = f"your hidden layer has {width} units; the TP asks for {h}"
     nothing = "the grader received nothing to grade from your notebook"
     full = score()
     h256 = score(decoder=(1, 0, 1, 0, 1, 2))
@@ -787,8 +800,9 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
                 "unsolved", ["there is no `decoder` yet", "there is no `kl_divergence`"]),
         # A mistake counts once: each exercise skipped, every other one right.
         *[skips(cell_id) for cell_id in cells],
-        Student("hidden256", "256 hidden units", nb(decoder_code(hidden=256)),
-                h256, "written", [hidden_msg, "your decoder has 202,256 parameters"]),
+        Student("hidden-width", f"{width} hidden units", nb(decoder_code(hidden=WRONG_WIDTH)),
+                h256, "written",
+                [hidden_msg, f"your decoder has {d * width + width + width * o + o:,} parameters"]),
         Student("example-bob", "bob of the instructor's example class (vaetp.grading.example_class)",
                 example_bob.notebook, h256, "loaded+edited", [hidden_msg]),
         Student("relu-output", "relu on the output layer", nb(decoder_code(out_act="relu")),
@@ -800,11 +814,12 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
         Student("softmax-output", "softmax on the output layer",
                 nb(decoder_code(out_act="softmax")), score(decoder=(1, 1, 0, 1, 1, 0)), "written",
                 ["your output layer uses softmax; the TP asks for sigmoid"]),
-        Student("latent3", "latent input of 3 (the VAE is judged with the grader's stand-in "
-                "decoder)", nb(decoder_code(latent="3")), score(decoder=(0, 1, 1, 1, 0, 2)),
-                "written", ["your decoder takes inputs of shape (None, 3); the TP asks for (None, 2)"]),
+        Student("latent-plus-one", "latent input one wider than the TP's (the VAE is judged "
+                "with the grader's stand-in decoder)", nb(decoder_code(latent="latent_dim + 1")), score(decoder=(0, 1, 1, 1, 0, 2)),
+                "written", [f"your decoder takes inputs of shape (None, {d + 1}); the TP asks for "
+                            f"(None, {d})"]),
         Student("no-hidden", "no hidden layer", nb(decoder_code(hidden=None)),
-                score(decoder=(1, 0, 1, 0, 1, 0)), "written", ["your decoder has 1 Dense layer (2 -> 784)"]),
+                score(decoder=(1, 0, 1, 0, 1, 0)), "written", [f"your decoder has 1 Dense layer ({d} -> {o})"]),
         Student("frozen-layer", "right layers, the hidden one frozen (trainable=False)",
                 nb(FROZEN), score(decoder=(1, 1, 1, 1, 1, 0)), "written", ["are frozen"]),
         Student("stop-gradient", "right function, no gradient through the hidden layer",
@@ -819,12 +834,12 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
         Student("kernel-dies", "os._exit in the decoder cell", nb(KERNEL_DIES), after_kl, "written",
                 ["the Python kernel died while running this cell", nothing],
                 ["kernel died: 1 cell(s) decoder-exercise"]),
-        Student("deleted-test", "%load, edited to 256 units, then deleted the failing test cell",
-                nb(loaded_256, keep_load_line=False, edit=_delete_hidden_layer_test),
+        Student("deleted-test", f"%load, edited to {width} units, then deleted the failing test cell",
+                nb(loaded_wrong, keep_load_line=False, edit=_delete_hidden_layer_test),
                 h256, "loaded+edited", [hidden_msg],
                 ["deleted test cell(s) put back and run: test_decoder_hidden_layer"]),
-        Student("edited-test", "256 units, and the failing read-only test cell edited to pass",
-                nb(decoder_code(hidden=256), edit=_edit_hidden_layer_test), h256, "written",
+        Student("edited-test", f"{width} units, and the failing read-only test cell edited to pass",
+                nb(decoder_code(hidden=WRONG_WIDTH), edit=_edit_hidden_layer_test), h256, "written",
                 [hidden_msg], ["read-only cell(s) edited, restored before grading: test_decoder_hidden_layer"]),
         Student("gigantic-output", "correct decoder, then ~12 MB of prints", nb(GIGANTIC_OUTPUT),
                 full, "written", ["the grader dropped"]),
@@ -844,7 +859,7 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
         Student("vae-encoder-only", "the VAE stops at the encoder's sample",
                 nb('vae = keras.Model(inputs, encoder(inputs), name="vae_mlp")\n', cell="vae-exercise"),
                 score(test_vae_shapes=0, test_vae_uses_encoder_and_decoder=0), "loaded",
-                ["returns shape (64, 2)"]),
+                [f"returns shape (64, {d})"]),
         Student("vae-encoder-twice", "a subclassed VAE that calls the encoder twice (two KL terms)",
                 nb(VAE_ENCODER_TWICE, cell="vae-exercise"), score(test_vae_samples_and_adds_kl=0),
                 "loaded", ["it added 2. Call the encoder once"]),
@@ -853,7 +868,7 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
                 "loaded", ["your VAE has weights of its own"]),
         Student("recon-mean", "the mean BCE, not multiplied by original_dim",
                 nb(RECON_MEAN, cell="reconstruction-exercise"), score(test_reconstruction_values=0),
-                "loaded", ["multiply by original_dim (784)"]),
+                "loaded", [f"multiply by original_dim ({o})"]),
         Student("recon-swapped", "binary_crossentropy(x_decoded, x)",
                 nb(RECON_SWAPPED, cell="reconstruction-exercise"),
                 score(test_reconstruction_values=0, test_reconstruction_wide=0), "loaded",
@@ -861,7 +876,7 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
         Student("recon-batch-mean", "the reconstruction loss averaged over the batch",
                 nb(RECON_BATCH_MEAN, cell="reconstruction-exercise"),
                 score(test_reconstruction_shape=0), "loaded", ["returns one number for a batch of 8"]),
-        Student("gen-flat", "generated images left flat, (n, 784)", nb(GEN_FLAT, cell="generate-exercise"),
+        Student("gen-flat", f"generated images left flat, (n, {o})", nb(GEN_FLAT, cell="generate-exercise"),
                 score(test_generation_shape=0), "loaded", ["shape (3, 28, 28)"]),
         Student("gen-fixed-seed", "a fixed seed by default: the same digits on every call",
                 nb(GEN_FIXED_SEED, cell="generate-exercise"), score(test_generation_seeds=0),
@@ -894,7 +909,7 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
                 ["neither model has a convolution"]),
         Student("conv-too-big", "a Dense(512) after Flatten: over the parameter budget",
                 nb(CONV_TOO_BIG, cell="conv-exercise"), score(test_conv_budget=0), "loaded",
-                ["over the budget of 300,000"]),
+                [f"over the budget of {sizes['conv_budget']:,}"]),
         Student("conv-no-sigmoid", "the convolutional decoder ends without a sigmoid",
                 nb(CONV_NO_SIGMOID, cell="conv-exercise"), score(test_conv_outputs=0), "loaded", []),
         Student("conv-sampling-swapped", "the convolutional encoder calls Sampling(z_log_var, z_mean)",
@@ -902,16 +917,16 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
                 ["conv_encoder calls Sampling on (z_log_var, z_mean)"]),
         Student("conv-flat-output", "the convolutional decoder returns flat vectors",
                 nb(CONV_FLAT_OUTPUT, cell="conv-exercise"), score(test_conv_shapes=0), "loaded",
-                ["conv_decoder returns flat vectors of 784 pixels"]),
+                [f"conv_decoder returns flat vectors of {o} pixels"]),
         # Cheating in the kernel: a trick can withhold the record (0), never raise the score.
-        Student("cheat-checks-replaced", "256 units, and checks.check_* replaced by no-ops",
+        Student("cheat-checks-replaced", f"{width} units, and checks.check_* replaced by no-ops",
                 nb(CHECKER_OVERWRITTEN), h256, "written", [hidden_msg]),
-        Student("cheat-empties-later-cells", "256 units, then an input transformer that empties "
+        Student("cheat-empties-later-cells", f"{width} units, then an input transformer that empties "
                 "every later cell (the graded tests and the other exercises included)",
                 nb(EMPTIES_LATER_CELLS), after_kl, "written", [nothing]),
         Student("cheat-reload-noop", "no decoder; importlib.reload and every check made no-ops",
                 nb(RELOAD_NOOP), no_decoder, "unsolved", ["there is no `decoder` yet"]),
-        Student("cheat-forged-record", "256 units, and the record replaced by a forged one",
+        Student("cheat-forged-record", f"{width} units, and the record replaced by a forged one",
                 nb(FORGED_RECORD), score("test_decoder_"), "written",
                 ["the grader could not read what your notebook handed over"]),
         Student("cheat-forged-correct-record", "no decoder; the recording code replaced by one "
@@ -979,7 +994,7 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str], canaries: t
         Student("spy-course-files", "correct decoder, then reads source/, the other students, "
                 "the gradebook, homes and the repository, and prints what it found",
                 nb(spy), full, "written", ["gradebook: "], [], [CANARY_SECRET]),
-        Student("tamper-checker", "256 units, then appends to vaetp/checks.py", nb(TAMPER), h256,
+        Student("tamper-checker", f"{width} units, then appends to vaetp/checks.py", nb(TAMPER), h256,
                 "written", ["could not rewrite the checker"]),
         Student("network", "correct decoder, then tries the network", nb(network), full, "written",
                 ["no network: 127.0.0.1", "no network: pypi.org"]),

@@ -67,6 +67,11 @@ def solved(release: nbformat.NotebookNode, solutions: dict[str, str]) -> nbforma
     return notebook
 
 
+def wrong_width(intermediate_dim: int) -> int:
+    """A hidden width that the TP does not ask for: 256, or 128 where the TP asks for 256."""
+    return 256 if int(intermediate_dim) != 256 else 128
+
+
 def build(release: nbformat.NotebookNode, solutions: dict[str, str],
           parameters: dict[str, int] | None = None) -> list[ExampleStudent]:
     """alice, bob and carol. `parameters`: the master's (for bob's wrong width); by default read
@@ -75,7 +80,7 @@ def build(release: nbformat.NotebookNode, solutions: dict[str, str],
     tests = graded_tests(release)
     total = sum(tests.values())
     alice = solved(release, solutions)
-    width = 256 if parameters["intermediate_dim"] != 256 else 128
+    width = wrong_width(parameters["intermediate_dim"])
     bob = copy.deepcopy(alice)
     decoder = cell(bob, DECODER_CELL)
     changed = decoder.source.replace("(intermediate_dim,", f"({width},")
