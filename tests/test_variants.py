@@ -30,18 +30,29 @@ import pytest
 
 import generate
 import simulated_class
-from course_paths import MASTER, ROOT
+from course_paths import MASTER, ROOT, master_sizes
 from vaetp import checks
 from vaetp.course import master_parameters, with_parameters
 
 pytestmark = pytest.mark.slow
 
-#: The two changes issue-free instructors make most: a larger latent space, a narrower MLP.
-VARIANTS = {"latent_dim-10": {"latent_dim": 10}, "intermediate_dim-256": {"intermediate_dim": 256}}
+#: The sizes of the course under test (the TP's 2 / 512 / 784, or those of a clone made by
+#: `make test-variant`): each variant changes one of them.
+BASE = master_sizes()
+
+
+def _other(name: str, *choices: int) -> tuple[str, int]:
+    return name, next(value for value in choices if value != BASE[name])
+
+
+#: The two changes instructors make most: a larger latent space, a narrower MLP (or, where the
+#: course under test already has that size, another one).
+VARIANTS = {f"{name}-{value}": {name: value}
+            for name, value in (_other("latent_dim", 10, 3), _other("intermediate_dim", 256, 128))}
 #: Right answers, and honest skips: the simulated class's students whose code names the sizes
 #: by their parameters (so their expected scores hold for any sizes).
 SIZE_FREE = ("loaded", "sequential", "subclassed", "unsolved", "skips-kl", "skips-decoder")
-OLD_SIZES = "tp-sizes-as-literals"  # the 2 / 512 / 784 decoder, typed as numbers
+OLD_SIZES = "tp-sizes-as-literals"  # the course's own sizes (2 / 512 / 784), typed as numbers
 
 
 def make_variant(root: Path, changes: dict[str, int]) -> Path:
@@ -119,20 +130,21 @@ def grade(course: Path, *args: str) -> subprocess.CompletedProcess:
 
 def old_sizes_student(release: nbformat.NotebookNode, changes: dict[str, int],
                       solved: simulated_class.Student) -> simulated_class.Student:
-    """A decoder written with the TP's usual sizes as numbers (2 -> 512 -> 784): in the
-    variant it is wrong in the one size that changed, and loses the tests about that size."""
+    """A decoder written with the course's sizes as numbers (2 -> 512 -> 784 in the TP): in
+    the variant it is wrong in the one size that changed, and loses the tests about that size."""
     tests = simulated_class.graded_tests(release)
     ids = [t for t in tests if t.startswith("test_decoder_")]
     # the decoder's six tests: input shape, hidden layer, output layer, parameter count,
     # composition, computes-and-learns (2 points)
-    decoder = {"latent_dim": (0, 1, 1, 1, 0, 2),  # a 2-d input: its shape, and no composition
-               "intermediate_dim": (1, 0, 1, 0, 1, 2)}[next(iter(changes))]  # 512 units
+    decoder = {"latent_dim": (0, 1, 1, 1, 0, 2),  # the old input: its shape, no composition
+               "intermediate_dim": (1, 0, 1, 0, 1, 2)}[next(iter(changes))]  # the old width
     scores = {**solved.scores, **{t: tests[t] if passed else 0 for t, passed in zip(ids, decoder)}}
     notebook = copy.deepcopy(solved.notebook)
     cell = next(c for c in notebook.cells if c.get("id") == simulated_class.EXERCISE_ID)
+    d, h, o = BASE["latent_dim"], BASE["intermediate_dim"], BASE["original_dim"]
     cell.source = (simulated_class.LOAD_LINE + "\n"
-                   + simulated_class.decoder_code(latent="2", hidden=512))
-    return simulated_class.Student(OLD_SIZES, "the 2 -> 512 -> 784 decoder typed as numbers",
+                   + simulated_class.decoder_code(latent=str(d), hidden=str(h)))
+    return simulated_class.Student(OLD_SIZES, f"the {d} -> {h} -> {o} decoder typed as numbers",
                                    notebook, scores, "written")
 
 
@@ -173,8 +185,9 @@ def test_the_old_sizes_are_named_in_the_feedback(graded, variant):
     parameters = master_parameters(variant["master"])
     page = (graded["course"] / "feedback" / OLD_SIZES / "vae" / "vae_tp.html").read_text()
     if "latent_dim" in variant["changes"]:
-        told = (f"your decoder takes inputs of shape (None, 2); the TP asks for "
-                f"(None, {parameters['latent_dim']})")
+        told = (f"your decoder takes inputs of shape (None, {BASE['latent_dim']}); the TP asks "
+                f"for (None, {parameters['latent_dim']})")
     else:
-        told = f"your hidden layer has 512 units; the TP asks for {parameters['intermediate_dim']}"
+        told = (f"your hidden layer has {BASE['intermediate_dim']} units; the TP asks for "
+                f"{parameters['intermediate_dim']}")
     assert told in page
