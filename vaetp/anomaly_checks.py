@@ -135,8 +135,8 @@ def _families(seed: int, latent_dim: int, original_dim: int) -> list[tuple[Any, 
 def extract_anomaly_scores(function: Any, latent_dim: int, original_dim: int,
                            seed: int = 0) -> CallRecord:
     """Record `anomaly_scores` with the grader models (runs student code: kernel side)."""
-    record = calls.start("anomaly_scores", function, seed)
-    record.facts.update(latent_dim=int(latent_dim), original_dim=int(original_dim))
+    record = calls.start("anomaly_scores", function, seed, latent_dim=int(latent_dim),
+                         original_dim=int(original_dim))
     if record.status != calls.OK:
         return record
     import keras

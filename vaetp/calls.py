@@ -146,13 +146,17 @@ def keeping_random_state(*models: Any) -> Iterator[None]:
         random.setstate(python_state)
 
 
-def start(exercise: str, function: Any, seed: int) -> CallRecord:
-    """An empty record for `function`, with MISSING / NOT_CALLABLE decided."""
+def start(exercise: str, function: Any, seed: int, **facts: Any) -> CallRecord:
+    """An empty record for `function`, with MISSING / NOT_CALLABLE decided, and `facts` (the
+    sizes it is recorded with) in it whatever the status."""
     if function is None:
-        return CallRecord(exercise, MISSING, seed=seed)
-    if not callable(function):
-        return CallRecord(exercise, NOT_CALLABLE, type(function).__name__, seed)
-    return CallRecord(exercise, OK, type(function).__name__, seed)
+        record = CallRecord(exercise, MISSING, seed=seed)
+    elif not callable(function):
+        record = CallRecord(exercise, NOT_CALLABLE, type(function).__name__, seed)
+    else:
+        record = CallRecord(exercise, OK, type(function).__name__, seed)
+    record.facts.update(facts)
+    return record
 
 
 # --------------------------------------------------------------------------------------------

@@ -349,18 +349,21 @@ def _two_layers(decoder: Any, spec: DecoderSpec) -> Anatomy:
     return found
 
 
+def _units_and_bias(layer: Any, which: str, units: int, why: str) -> None:
+    """The `which` layer (hidden, output) has `units` units and a bias."""
+    if layer.units != units:
+        raise DecoderMismatch(
+            f"your {which} layer has {layer.units} units; the TP asks for {units}{why}.")
+    if layer.bias is None:
+        raise DecoderMismatch(f"your {which} layer has no bias; keep Dense's default use_bias=True.")
+
+
 @_quietly
 def check_hidden_layer(decoder: Any, spec: DecoderSpec) -> None:
     """First layer: Dense with `hidden_units` units and the relu activation."""
     found = _two_layers(decoder, spec)
-    hidden = found.layers[0]
-    if hidden.units != spec.hidden_units:
-        raise DecoderMismatch(
-            f"your hidden layer has {hidden.units} units; the TP asks for {spec.hidden_units} "
-            "(the parameter intermediate_dim)."
-        )
-    if hidden.bias is None:
-        raise DecoderMismatch("your hidden layer has no bias; keep Dense's default use_bias=True.")
+    _units_and_bias(found.layers[0], "hidden", spec.hidden_units,
+                    " (the parameter intermediate_dim)")
     if found.activations is None:
         raise DecoderMismatch(
             "your decoder computes something other than Dense -> activation -> Dense -> "
@@ -387,14 +390,8 @@ def check_output_layer(decoder: Any, spec: DecoderSpec) -> None:
             f"your decoder's output has shape ({', '.join(shape)}); the TP asks for (None, "
             f"{spec.output_units}): a flat vector of pixels per image, as the images are "
             "flattened for the loss. Remove the Reshape (or Flatten's opposite) at the end.")
-    output = found.layers[-1]
-    if output.units != spec.output_units:
-        raise DecoderMismatch(
-            f"your output layer has {output.units} units; the TP asks for {spec.output_units}, "
-            "one per pixel of a 28 x 28 image."
-        )
-    if output.bias is None:
-        raise DecoderMismatch("your output layer has no bias; keep Dense's default use_bias=True.")
+    _units_and_bias(found.layers[-1], "output", spec.output_units,
+                    ", one per pixel of a 28 x 28 image")
     if found.activations is None:
         raise DecoderMismatch(
             "your decoder's output could not be matched to Dense layers followed by a standard "

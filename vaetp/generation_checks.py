@@ -60,8 +60,8 @@ def grader_decoder_weights(seed: int, latent_dim: int, original_dim: int
 def extract_generation(function: Any, latent_dim: int, original_dim: int,
                        seed: int = 0) -> CallRecord:
     """Record `generate_digits` with the grader decoder (runs student code: kernel side)."""
-    record = calls.start("generate_digits", function, seed)
-    record.facts.update(latent_dim=int(latent_dim), original_dim=int(original_dim))
+    record = calls.start("generate_digits", function, seed, latent_dim=int(latent_dim),
+                         original_dim=int(original_dim))
     if record.status != calls.OK:
         return record
     import keras

@@ -51,15 +51,21 @@ def kl_reference(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
 
 def extract_kl(function: Any, latent_dim: int, seed: int = 0) -> CallRecord:
     """Record `kl_divergence` on `kl_inputs(seed, latent_dim)` (runs student code: kernel side)."""
-    record = calls.start("kl_divergence", function, seed)
+    record = calls.start("kl_divergence", function, seed, latent_dim=int(latent_dim))
+    return _record_pairs(record, function, kl_inputs(seed, latent_dim), int(latent_dim))
+
+
+def _record_pairs(record: CallRecord, function: Any, inputs: dict[str, tuple[np.ndarray, ...]],
+                  width: int) -> CallRecord:
+    """The calls of a loss function of two tensors (KL, reconstruction) on the grader's pairs
+    of inputs, and whether it also runs on symbolic tensors of that width."""
     if record.status == calls.OK:
         from keras import ops
 
-        for name, (m, v) in kl_inputs(seed, latent_dim).items():
-            record.calls[name] = calls.run(function, ops.convert_to_tensor(m),
-                                           ops.convert_to_tensor(v))
-        record.facts["symbolic_error"] = _symbolic_error(function, int(latent_dim))
-    record.facts["latent_dim"] = int(latent_dim)
+        for name, (first, second) in inputs.items():
+            record.calls[name] = calls.run(function, ops.convert_to_tensor(first),
+                                           ops.convert_to_tensor(second))
+        record.facts["symbolic_error"] = _symbolic_error(function, width)
     return record
 
 
@@ -115,12 +121,19 @@ def _per_image(out: np.ndarray, n: int, d: int, what: str, sums: str) -> np.ndar
                          f"shape ({n},).")
 
 
+def _output_per_image(record: CallRecord, call: str, name: str, inputs: Any, width: int,
+                      how: str) -> np.ndarray:
+    """The call's output as one value per image of the grader's batch (`inputs(seed, width)`),
+    or the plain sentence that says what is wrong with its shape."""
+    first, _ = inputs(record.seed, width)[call]
+    what = f"{name} on a batch of {len(first)}"
+    return _per_image(calls.output_of(record, call, what), len(first), width, what, how)
+
+
 def _kl_output(record: CallRecord, call: str) -> np.ndarray:
-    d = int(record.facts.get("latent_dim", 0))
-    m, _ = kl_inputs(record.seed, d)[call]
-    what = f"kl_divergence on a batch of {len(m)}"
-    out = calls.output_of(record, call, what)
-    return _per_image(out, len(m), d, what, "sum over the latent coordinates, axis=-1,")
+    return _output_per_image(record, call, "kl_divergence", kl_inputs,
+                             int(record.facts.get("latent_dim", 0)),
+                             "sum over the latent coordinates, axis=-1,")
 
 
 def _kl_mistake(out: np.ndarray, m: np.ndarray, v: np.ndarray) -> str | None:
@@ -187,16 +200,25 @@ def _compare_kl(record: CallRecord, call: str, rtol: float, any_scale: bool = Fa
 def check_kl_shape(kl_divergence: Any, latent_dim: int) -> None:
     """One KL per image: shape (batch,), for a batch of 16 and for a single image; and it works
     on symbolic Keras tensors, as the Sampling layer calls it."""
-    record = _kl_record(kl_divergence, latent_dim)
-    _kl_output(record, "typical")
-    _kl_output(record, "single")
+    _one_per_image_and_symbolic(
+        _kl_record(kl_divergence, latent_dim), _kl_output, "kl_divergence", "traces it with",
+        "the Sampling layer does, when the encoder is built: ",
+        "keras.ops (ops.exp, ops.square, ops.sum)")
+
+
+def _one_per_image_and_symbolic(record: CallRecord, output: Any, name: str, traced: str,
+                                context: str, fix: str) -> None:
+    """The shape of the outputs (`output` judges it) for a batch and for a single image, then
+    whether the function ran on symbolic tensors (`name` and the sentence's parts are ours,
+    never the record's)."""
+    output(record, "typical")
+    output(record, "single")
     symbolic = record.facts.get("symbolic_error")
     if symbolic:
         raise AnswerMismatch(
-            f"kl_divergence works on arrays, but not on the symbolic tensors that Keras traces "
-            f"it with (the Sampling layer does, when the encoder is built: "
-            f"{str(symbolic)[:200]}): write it with keras.ops (ops.exp, ops.square, ops.sum), "
-            "which work on every tensor and every backend; NumPy functions need actual numbers.")
+            f"{name} works on arrays, but not on the symbolic tensors that Keras {traced} "
+            f"({context}{str(symbolic)[:200]}): write it with {fix}, which work on every tensor "
+            "and every backend; NumPy functions need actual numbers.")
 
 
 def check_kl_values(kl_divergence: Any, latent_dim: int) -> None:
@@ -276,16 +298,9 @@ def reconstruction_reference(x: np.ndarray, x_decoded: np.ndarray) -> np.ndarray
 
 def extract_reconstruction(function: Any, original_dim: int, seed: int = 0) -> CallRecord:
     """Record `reconstruction_loss` on `reconstruction_inputs` (kernel side)."""
-    record = calls.start("reconstruction_loss", function, seed)
-    if record.status == calls.OK:
-        from keras import ops
-
-        for name, (x, p) in reconstruction_inputs(seed, original_dim).items():
-            record.calls[name] = calls.run(function, ops.convert_to_tensor(x),
-                                           ops.convert_to_tensor(p))
-        record.facts["symbolic_error"] = _symbolic_error(function, int(original_dim))
-    record.facts["original_dim"] = int(original_dim)
-    return record
+    record = calls.start("reconstruction_loss", function, seed, original_dim=int(original_dim))
+    return _record_pairs(record, function, reconstruction_inputs(seed, original_dim),
+                         int(original_dim))
 
 
 def _reconstruction_record(reconstruction_loss: Any, original_dim: int) -> CallRecord:
@@ -294,11 +309,9 @@ def _reconstruction_record(reconstruction_loss: Any, original_dim: int) -> CallR
 
 
 def _reconstruction_output(record: CallRecord, call: str) -> np.ndarray:
-    d = int(record.facts.get("original_dim", 0))
-    x, _ = reconstruction_inputs(record.seed, d)[call]
-    what = f"reconstruction_loss on a batch of {len(x)}"
-    out = calls.output_of(record, call, what)
-    return _per_image(out, len(x), d, what, "reduce over the pixels, axis=-1,")
+    return _output_per_image(record, call, "reconstruction_loss", reconstruction_inputs,
+                             int(record.facts.get("original_dim", 0)),
+                             "reduce over the pixels, axis=-1,")
 
 
 def _compare_reconstruction(record: CallRecord, call: str, rtol: float,
@@ -332,16 +345,10 @@ def _compare_reconstruction(record: CallRecord, call: str, rtol: float,
 def check_reconstruction_shape(reconstruction_loss: Any, original_dim: int) -> None:
     """One loss per image: shape (batch,), for a batch of 8 and for a single image; and it
     works on the symbolic tensors `fit` traces the loss with."""
-    record = _reconstruction_record(reconstruction_loss, original_dim)
-    _reconstruction_output(record, "typical")
-    _reconstruction_output(record, "single")
-    symbolic = record.facts.get("symbolic_error")
-    if symbolic:
-        raise AnswerMismatch(
-            f"reconstruction_loss works on arrays, but not on the symbolic tensors that Keras "
-            f"traces the loss with inside vae.fit ({str(symbolic)[:200]}): write it with "
-            "keras.losses.binary_crossentropy or keras.ops, which work on every tensor and "
-            "every backend; NumPy functions need actual numbers.")
+    _one_per_image_and_symbolic(
+        _reconstruction_record(reconstruction_loss, original_dim), _reconstruction_output,
+        "reconstruction_loss", "traces the loss with inside vae.fit", "",
+        "keras.losses.binary_crossentropy or keras.ops")
 
 
 def check_reconstruction_values(reconstruction_loss: Any, original_dim: int) -> None:
