@@ -89,7 +89,8 @@ e2e: e2e-install  ## end-to-end tests: JupyterLab in Chromium, and a JupyterHub 
 # The instructor's day with nbgrader, one target per step (docs/instructor.md). COURSE: the course
 # folder (default: this repository); SUBMISSIONS: submissions to import first, Moodle's zip
 # (or folder) or <student>/vae/vae_tp.ipynb or <student>.ipynb; STUDENT: only that student; FORCE=1: replace
-# differing submissions already imported, and regrade; JOBS: notebooks graded at once;
+# differing submissions already imported, and regrade; JOBS: notebooks graded at once (default:
+# c.GradingRound.jobs in the course's nbgrader_config.py);
 # SOLUTIONS=0: release without solutions/ (graded run), STUCK="...": what its notebook tells a stuck
 # student to do instead of `%load`; SANDBOX=off: grade without the bubblewrap
 # sandbox (explicit; the report says so). Grading always runs in fast mode.
@@ -100,7 +101,6 @@ e2e: e2e-install  ## end-to-end tests: JupyterLab in Chromium, and a JupyterHub 
 # IDENTIFIER=email|idnumber|username, PER_EXERCISE=1, MISSING=0 (0 instead of no grade),
 # PARTIAL=1 (export before every answer is graded by hand), OUT_OF=20 (scale the total).
 COURSE ?= .
-JOBS ?= 1
 PORT ?= 8888
 IDENTIFIER ?= email
 GRADE := $(BIN)/python tools/grade.py --course $(COURSE)
@@ -120,7 +120,7 @@ import: $(STAMP)  ## import SUBMISSIONS=zip|dir (Moodle's download, with ROSTER=
 autograde: $(STAMP)  ## import SUBMISSIONS=zip|dir (optional), then autograde, each submission sandboxed (SANDBOX=off: not)
 	VAE_TP_FAST=1 $(GRADE) autograde $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)" $(DOWNLOAD_ARGS),) \
 		$(if $(filter 0 off no false,$(SANDBOX)),--no-sandbox,) \
-		$(if $(STUDENT),--student "$(STUDENT)",) $(if $(filter 1 yes true,$(FORCE)),--force,) --jobs $(JOBS)
+		$(if $(STUDENT),--student "$(STUDENT)",) $(if $(filter 1 yes true,$(FORCE)),--force,) $(if $(JOBS),--jobs $(JOBS),)
 
 feedback: $(STAMP)  ## feedback HTML: $(COURSE)/feedback/<student>/vae/vae_tp.html
 	$(GRADE) feedback $(if $(STUDENT),--student "$(STUDENT)",)

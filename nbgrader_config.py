@@ -80,10 +80,19 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
+# --- The instructor's round (tools/grade.py; vaetp/grading/settings.py, GradingRound): notebooks
+# graded at once, whether `release` ships solutions/ (self-study) or not (a graded run: the
+# notebook's "Stuck?" lines then say stuck_help, or a default sentence). A command-line option
+# (--jobs, --no-solutions, --stuck) wins over these.
+c.GradingRound.jobs = 1
+c.GradingRound.ship_solutions = True
+c.GradingRound.stuck_help = ""
+
 # --- For one run, environment variables override the settings above, read in one place
 # (vaetp/grading/settings.py, OVERRIDES): VAE_TP_CELL_TIMEOUT, VAE_TP_NOTEBOOK_TIMEOUT,
 # VAE_TP_SANDBOX=off, VAE_TP_SANDBOX_MEMORY_MB (and _PROCESSES, _FILE_MB, _DISK_MB,
-# _CPU_SECONDS), VAE_TP_ZYGOTE=off.
+# _CPU_SECONDS), VAE_TP_ZYGOTE=off, VAE_TP_GRADING_JOBS, VAE_TP_SHIP_SOLUTIONS=0,
+# VAE_TP_STUCK_HELP.
 from vaetp.grading.settings import apply_environment  # noqa: E402
 
 apply_environment(c)

@@ -68,3 +68,34 @@ def test_only_the_settings_module_reads_the_overrides():
                     re.search(rf"environ\[[\"']{name}[\"']\](?!\s*=[^=])", text):
                 readers.setdefault(name, []).append(path.name)
     assert readers == {}, f"read elsewhere than vaetp/grading/settings.py: {readers}"
+
+
+def test_the_round_settings_come_from_the_config_then_the_environment(course, monkeypatch):
+    """jobs, shipping solutions and the stuck sentence: nbgrader_config.py's GradingRound, an
+    environment variable for one run (the command-line options win over both, in cli.py)."""
+    found = settings.grading_round(course)
+    assert (found.jobs, found.ship_solutions, found.stuck_help) == (1, True, "")
+    set_in_config(course, "c.GradingRound.jobs = 2\nc.GradingRound.ship_solutions = False\n"
+                          "c.GradingRound.stuck_help = 'ask on the forum'")
+    found = settings.grading_round(course)
+    assert (found.jobs, found.ship_solutions, found.stuck_help) == (2, False, "ask on the forum")
+    monkeypatch.setenv("VAE_TP_GRADING_JOBS", "3")
+    monkeypatch.setenv("VAE_TP_SHIP_SOLUTIONS", "1")
+    assert settings.grading_round(course).jobs == 3 and settings.grading_round(course).ship_solutions
+
+
+def test_a_graded_release_follows_the_courses_config(course, monkeypatch, capsys):
+    """With ship_solutions = False in the course's nbgrader_config.py, `release` makes a graded
+    release (no solutions/); autograde grades c.GradingRound.jobs notebooks at once, unless
+    --jobs says otherwise."""
+    from vaetp.grading import cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "cmd_release", lambda c, ship, stuck=None: seen.update(ship=ship) or 0)
+    set_in_config(course, "c.GradingRound.ship_solutions = False")
+    assert cli.main(["--course", str(course), "release"]) == 0
+    assert seen == {"ship": False}
+    monkeypatch.setattr(cli, "cmd_autograde", lambda c, s, st, f, jobs, *rest: seen.update(jobs=jobs) or 0)
+    set_in_config(course, "c.GradingRound.jobs = 2")
+    assert cli.main(["--course", str(course), "autograde"]) == 0 and seen["jobs"] == 2
+    assert cli.main(["--course", str(course), "autograde", "--jobs", "1"]) == 0 and seen["jobs"] == 1

@@ -21,10 +21,11 @@ VAE_TP_REPOSITORY.
 
 Solutions: `release` copies solutions/*.py to release/solutions/, next to release/vae/, where
 the student notebook's `# %load ../solutions/NAME.py` line finds them (the TP's own practice,
-for self-study). VAE_TP_SHIP_SOLUTIONS=0 or --no-solutions turns that off for a graded run;
+for self-study). --no-solutions (or c.GradingRound.ship_solutions = False in the course's
+nbgrader_config.py, or VAE_TP_SHIP_SOLUTIONS=0) turns that off for a graded run;
 `release` then checks that no solution code and no hidden test is anywhere in release/, and
 the notebook's "*Stuck?*" hints (uncomment the `%load` line) say what to do in this course
-instead (--stuck TEXT, or VAE_TP_STUCK_HELP).
+instead (--stuck TEXT, or c.GradingRound.stuck_help, or VAE_TP_STUCK_HELP).
 
 Submissions (`import` or `autograde --submissions DIR|ZIP`): Moodle's "Download all
 submissions" zip (or the folder it unzips to), with a roster mapping Moodle's names to student
@@ -55,6 +56,7 @@ from vaetp.grading import layout
 from vaetp.grading.release import solution_files
 from vaetp.grading import moodle
 from vaetp.grading.csp import protect_feedback_page
+from vaetp.grading.settings import grading_round
 from vaetp.grading.layout import autograded, students
 from vaetp.grading.submissions import SubmissionRefused, import_submissions as _import
 from vaetp.grading.submissions import repair_submitted
@@ -67,7 +69,6 @@ ROOT = Path(os.environ.get(REPOSITORY_ENV) or Path(__file__).resolve().parents[2
 ASSIGNMENT, NOTEBOOK, NOTEBOOK_ID = layout.ASSIGNMENT, layout.NOTEBOOK, layout.NOTEBOOK_ID
 #: The committed student notebook, that a release of the repository's master must equal.
 STUDENT = ROOT / "notebooks" / NOTEBOOK
-SHIP_ENV = "VAE_TP_SHIP_SOLUTIONS"
 ZIP_NAME = f"{ASSIGNMENT}_release.zip"
 GRADES_CSV = "grades.csv"
 ROSTER_CSV = "roster.csv"
@@ -137,13 +138,6 @@ def course_id(course: Path) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def ship_solutions_default() -> bool:
-    return os.environ.get(SHIP_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
-
-
-STUCK_ENV = "VAE_TP_STUCK_HELP"
-
-
 def cmd_release(course: Path, ship: bool, stuck: str | None = None) -> int:
     ensure_course(course)
     print(f"Release of '{ASSIGNMENT}' in {course / 'release'}; solutions "
@@ -164,10 +158,11 @@ def cmd_release(course: Path, ship: bool, stuck: str | None = None) -> int:
     if not ship:  # no "*Stuck?* uncomment the %load line": the course's own words instead
         nb = nbformat.read(released, as_version=4)
         hints = release_audit.without_solution_hints(
-            nb, stuck or os.environ.get(STUCK_ENV) or release_audit.DEFAULT_STUCK_HELP)
+            nb, stuck or grading_round(course).stuck_help or release_audit.DEFAULT_STUCK_HELP)
         nbformat.write(nb, released)
         print(f"release/{ASSIGNMENT}/{NOTEBOOK}: {hints} cell(s) now say what to do when stuck "
-              f"(--stuck TEXT or {STUCK_ENV} gives the course's words) instead of `%load`")
+              "(--stuck TEXT or c.GradingRound.stuck_help gives the course's words) instead of "
+              "`%load`")
     problems = release_audit.audit_release(course / "release", master(course), ship)
     for problem in problems:
         print("LEAK: " + problem, file=sys.stderr)
@@ -655,9 +650,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="step", required=True)
     rel = sub.add_parser("release", help="nbgrader generate_assignment, + solutions unless turned off")
     rel.add_argument("--no-solutions", action="store_true",
-                     help=f"do not ship solutions/ (same as {SHIP_ENV}=0)")
+                     help="do not ship solutions/ (same as c.GradingRound.ship_solutions = "
+                          "False, or VAE_TP_SHIP_SOLUTIONS=0)")
     rel.add_argument("--stuck", help="without solutions: what the notebook tells a stuck "
-                     f"student to do, in place of the `%%load` hint (or ${STUCK_ENV}; default: "
+                     "student to do, in place of the `%%load` hint (or c.GradingRound.stuck_help; default: "
                      "read the check cell's message, then ask your teaching assistant)")
     sub.add_parser("zip", help=f"zip release/ into {ZIP_NAME} for an LMS")
     def download_options(sub_parser):
@@ -683,8 +679,8 @@ def main(argv: list[str] | None = None) -> int:
     auto.add_argument("--no-sandbox", action="store_true",
                       help="grade WITHOUT the bubblewrap sandbox (same as VAE_TP_SANDBOX=off); "
                            "the report and grades.csv say so")
-    auto.add_argument("--jobs", type=int, default=int(os.environ.get("VAE_TP_GRADING_JOBS", "1")),
-                      help="notebooks graded at once (default 1, or $VAE_TP_GRADING_JOBS)")
+    auto.add_argument("--jobs", type=int, default=None,
+                      help="notebooks graded at once (default: c.GradingRound.jobs, 1)")
     fb = sub.add_parser("feedback", help="nbgrader generate_feedback (HTML per student)")
     fb.add_argument("--student", help="only this student")
     sub.add_parser("grades", help=f"nbgrader export to {GRADES_CSV}, + {REPORT_CSV}")
@@ -713,14 +709,15 @@ def main(argv: list[str] | None = None) -> int:
     # nbgrader's gradebook calls `alembic`, which is in this environment's bin/
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
     if args.step == "release":
-        return cmd_release(course, ship_solutions_default() and not args.no_solutions,
+        return cmd_release(course, grading_round(course).ship_solutions and not args.no_solutions,
                            args.stuck)
     if args.step == "zip":
         return cmd_zip(course)
     if args.step == "autograde":
         if args.no_sandbox:
             os.environ["VAE_TP_SANDBOX"] = "off"
-        return cmd_autograde(course, args.submissions, args.student, args.force, args.jobs,
+        jobs = args.jobs if args.jobs is not None else grading_round(course).jobs
+        return cmd_autograde(course, args.submissions, args.student, args.force, jobs,
                              args.roster, args.duedate, args.zip_timezone)
     if args.step == "import":
         return cmd_import(course, args.submissions, args.force, args.roster, args.duedate,

@@ -14,6 +14,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from traitlets import Bool, Integer, Unicode
+from traitlets.config import Configurable
+
 OFF_VALUES = {"0", "off", "no", "false", "none"}
 
 
@@ -27,6 +30,9 @@ def _mode(value: str) -> str:
 
 #: Environment variable -> (configurable, trait, parser).
 OVERRIDES: dict[str, tuple[str, str, Callable[[str], Any]]] = {
+    "VAE_TP_GRADING_JOBS": ("GradingRound", "jobs", int),
+    "VAE_TP_SHIP_SOLUTIONS": ("GradingRound", "ship_solutions", _on),
+    "VAE_TP_STUCK_HELP": ("GradingRound", "stuck_help", str),
     "VAE_TP_CELL_TIMEOUT": ("Execute", "timeout", int),
     "VAE_TP_NOTEBOOK_TIMEOUT": ("GradingExecute", "notebook_timeout", int),
     "VAE_TP_SANDBOX": ("SandboxSettings", "mode", _mode),
@@ -53,6 +59,26 @@ def apply_environment(config: Any) -> Any:
                              "give a whole number (or off/on), or unset it") from None
         setattr(config[section], trait, value)
     return config
+
+
+class GradingRound(Configurable):
+    """The instructor's round (`tools/grade.py`), in nbgrader_config.py (`c.GradingRound.<name>`)
+    or, for one run, with the environment variables of `OVERRIDES`; a command-line option, when
+    given, wins over both."""
+
+    jobs = Integer(1, help="notebooks `autograde` grades at once (--jobs; VAE_TP_GRADING_JOBS)"
+                   ).tag(config=True)
+    ship_solutions = Bool(True, help="`release` ships solutions/ for the `%load` lines "
+                          "(self-study); False for a graded run (--no-solutions; "
+                          "VAE_TP_SHIP_SOLUTIONS=0)").tag(config=True)
+    stuck_help = Unicode("", help="without solutions, what each exercise tells a stuck student "
+                         "(--stuck; VAE_TP_STUCK_HELP; empty: the default sentence)"
+                         ).tag(config=True)
+
+
+def grading_round(course: Any = None) -> GradingRound:
+    """This process's `GradingRound` settings (`configuration(course)`)."""
+    return GradingRound(config=configuration(course))
 
 
 def configuration(course: Any = None) -> Any:
