@@ -77,3 +77,19 @@ def test_the_loss_curves_show_the_two_terms_apart_when_logged(monkeypatch):
     assert len(figure.axes) == 2
     kl = [line for line in figure.axes[1].lines if line.get_label() == "KL, training"][0]
     assert list(kl.get_ydata()) == [5.0, 6.0]
+
+
+def test_the_fast_mode_sizes_quoted_in_the_notebook_and_readme_are_the_settings():
+    """Fast mode's sizes are set once (vaetp/settings.py); the prose that quotes them follows."""
+    import re
+
+    import nbformat
+
+    from course_paths import MASTER, ROOT
+
+    said = (f"{settings.FAST_EPOCHS} epochs on {settings.FAST_TRAIN_IMAGES:,}",
+            f"{settings.FAST_EXTRA_EPOCHS} epoch on {settings.FAST_EXTRA_TRAIN_IMAGES:,}")
+    master = " ".join(c.source for c in nbformat.read(MASTER, as_version=4).cells)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for text in (re.sub(r"\s+", " ", master), re.sub(r"\s+", " ", readme)):
+        assert all(s in text for s in said), said
