@@ -227,15 +227,23 @@ def test_nbval_master_notebook(tmp_path):
 
 
 def test_nbval_catches_a_wrong_parameter_count(tmp_path):
-    """The stored spec output is really compared: a 256-unit decoder fails nbval."""
+    """The stored spec output is really compared: a decoder with another hidden width fails
+    nbval, and the diff shows the parameter counts the master's sizes give."""
+    from vaetp.grading.example_class import wrong_width
+
+    sizes = master_sizes()
+    latent, hidden, pixels = sizes["latent_dim"], sizes["intermediate_dim"], sizes["original_dim"]
     nb = nbformat.read(MASTER, as_version=4)
     exercise = cell(nb, "decoder-exercise")
-    exercise.source = exercise.source.replace("Dense(intermediate_dim", "Dense(256")
+    changed = exercise.source.replace("Dense(intermediate_dim", f"Dense({wrong_width(hidden)}")
+    assert changed != exercise.source
+    exercise.source = changed
     path = tmp_path / "vae_tp.ipynb"
     nbformat.write(nb, path)
     done = nbval(path)
     assert done.returncode != 0
-    assert "402,192" in done.stdout or "1,536" in done.stdout, done.stdout[-2000:]
+    expected = (f"{latent * hidden + hidden:,}", f"{hidden * pixels + pixels:,}")
+    assert any(count in done.stdout for count in expected), done.stdout[-2000:]
 
 
 def test_make_run_writes_the_executed_tp_and_its_figures(tmp_path):

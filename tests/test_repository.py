@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from course_paths import MASTER, ROOT, STUDENT
+from course_paths import MASTER, ROOT, STUDENT, master_sizes
 
 NOTEBOOKS = [MASTER, STUDENT]
 MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)")
@@ -299,7 +299,8 @@ def test_the_example_class_expects_what_the_simulated_class_proves():
     total = sum(example_class.graded_tests(release).values())
     assert [(s.name, s.expected, s.out_of) for s in students] == [
         ("alice", total, total), ("bob", total - 2, total), ("carol", 0, total)]
-    assert "256" in example_class.cell(students[1].notebook, "decoder-exercise").source
+    width = example_class.wrong_width(master_sizes()["intermediate_dim"])
+    assert f"Dense({width}," in example_class.cell(students[1].notebook, "decoder-exercise").source
 
 
 def test_the_docs_say_what_the_master_grades():
