@@ -19,7 +19,10 @@ stuck student would), executed cell by cell in one fresh python3 kernel, in full
 (RSS) and private memory (Private_Clean + Private_Dirty of smaps_rollup: what is the kernel's
 own, not TensorFlow's shared libraries). Reported per run: wall time, the kernel's CPU seconds,
 its peak RSS (the kernel's high-water mark, VmHWM) and peak private memory; and per section of
-the notebook (its "## N." headings): wall time, CPU seconds and peak RSS while that section ran.
+the notebook (its "## N." headings): wall time, CPU seconds and peak RSS while that section ran;
+and per code cell (run.json's "cells", and a table of the cells during which RSS rose 20 MB or
+more): its RSS before, its peak while it ran, and its RSS after. A run that stops early reports
+the cell and the kernel's last error line (a missing MNIST file, for example).
 
 For each N, N runs start at once (one process each, alone in its kernel) and the table gives
 the median over the N runs, and the slowest. With --memory-limit-mb, each kernel is moved into
@@ -183,7 +186,7 @@ def one_run(fast: bool, memory_limit_mb: int | None, tag: str, record: Path | No
         os.environ["VAE_TP_FAST"] = "1"
     client = NotebookClient(nb, timeout=3600, kernel_name="python3",
                             resources={"metadata": {"path": str(work)}})
-    result: dict = {"sections": {}, "killed": None}
+    result: dict = {"sections": {}, "cells": [], "killed": None}
     group = None
     started = time.perf_counter()
     with client.setup_kernel():
@@ -198,18 +201,29 @@ def one_run(fast: bool, memory_limit_mb: int | None, tag: str, record: Path | No
                     continue
                 section = result["sections"].setdefault(
                     where[index], {"seconds": 0.0, "cpu_seconds": 0.0, "peak_rss_mb": 0.0})
+                rss_before = memory(pid)[0]
                 t0, c0 = time.perf_counter(), cpu_seconds(pid)
-                sampler.section_rss = 0
+                sampler.section_rss = rss_before
                 client.execute_cell(cell, index)
-                section["seconds"] += time.perf_counter() - t0
-                section["cpu_seconds"] += cpu_seconds(pid) - c0
-                rss_now = memory(pid)[0]  # a short cell may fall between two samples
-                section["peak_rss_mb"] = max(section["peak_rss_mb"],
-                                             max(sampler.section_rss, rss_now) / 2**20)
+                seconds, cpu = time.perf_counter() - t0, cpu_seconds(pid) - c0
+                rss_after = memory(pid)[0]  # a short cell may fall between two samples
+                peak = max(sampler.section_rss, rss_after)
+                section["seconds"] += seconds
+                section["cpu_seconds"] += cpu
+                section["peak_rss_mb"] = max(section["peak_rss_mb"], peak / 2**20)
+                result["cells"].append({
+                    "id": cell.get("id"), "section": where[index], "seconds": seconds,
+                    "cpu_seconds": cpu, "rss_before_mb": rss_before / 2**20,
+                    "peak_rss_mb": peak / 2**20, "rss_after_mb": rss_after / 2**20})
             result["cpu_seconds"] = cpu_seconds(pid)
             result["peak_rss_mb"] = memory(pid)[1] / 2**20
         except (DeadKernelError, CellExecutionError, OSError) as err:
-            result["killed"] = f"{type(err).__name__} in section {where[index]}"
+            # A cell's error carries the kernel's exception (a missing MNIST file, for example):
+            # the reason, kept for the report in one line.
+            reason = " ".join(f"{getattr(err, 'ename', '')}: {getattr(err, 'evalue', '')}".split())
+            reason = reason[:400] if getattr(err, "ename", None) else ""
+            result["killed"] = (f"{type(err).__name__} in section {where[index]}, cell "
+                                f"{cell.get('id')}" + (f": {reason}" if reason else ""))
             result.setdefault("cpu_seconds", None)
             result.setdefault("peak_rss_mb", sampler.peak_rss / 2**20)
         finally:
@@ -252,12 +266,30 @@ def table(results: dict[int, list[dict]]) -> str:
                      f"{max(r['peak_rss_mb'] for r in runs) / 1024:.2f} | "
                      f"{max(r['peak_private_mb'] for r in runs) / 1024:.2f} | "
                      f"{sum(1 for r in runs if r['killed'])} |")
+    stopped = [f"- {n} at once, run {i + 1}: {r['killed']}" for n, runs in results.items()
+               for i, r in enumerate(runs) if r["killed"]]
+    if stopped:
+        lines += ["", "Runs that did not reach the end:", *stopped]
     first = next(iter(results.values()))[0]
     lines += ["", "| section (the first run) | wall (s) | kernel CPU-s | peak RSS (GiB) |",
               "| --- | --- | --- | --- |"]
     for name, s in first["sections"].items():
         lines.append(f"| {name} | {s['seconds']:.1f} | {s['cpu_seconds']:.1f} | "
                      f"{s['peak_rss_mb'] / 1024:.2f} |")
+    return "\n".join(lines + ["", cell_table(first)])
+
+
+def cell_table(run: dict, threshold_mb: float = 20.0) -> str:
+    """The cells during which the kernel's resident memory rose by `threshold_mb` or more: its
+    RSS before the cell, its peak while the cell ran and its RSS after (MB)."""
+    lines = [f"| cell (the first run; RSS rising {threshold_mb:.0f} MB or more) | section | "
+             "wall (s) | RSS before (MB) | peak (MB) | after (MB) | kept (MB) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for c in run.get("cells", []):
+        if c["peak_rss_mb"] - c["rss_before_mb"] >= threshold_mb:
+            lines.append(f"| {c['id']} | {c['section'].split('.')[0]} | {c['seconds']:.1f} | "
+                         f"{c['rss_before_mb']:.0f} | {c['peak_rss_mb']:.0f} | "
+                         f"{c['rss_after_mb']:.0f} | {c['rss_after_mb'] - c['rss_before_mb']:+.0f} |")
     return "\n".join(lines)
 
 
@@ -276,7 +308,7 @@ def write_record(folder: Path, run: dict) -> None:
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         "mnist": os.environ.get("VAE_TP_MNIST", "(Keras cache or download)"),
         **{k: run[k] for k in ("seconds", "cpu_seconds", "peak_rss_mb", "peak_private_mb",
-                               "killed", "sections", "printed")},
+                               "killed", "sections", "cells", "printed")},
         "numbers": numbers(run["printed"]),
     }
     folder.mkdir(parents=True, exist_ok=True)
