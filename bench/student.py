@@ -22,7 +22,7 @@ its peak RSS (the kernel's high-water mark, VmHWM) and peak private memory; and 
 the notebook (its "## N." headings): wall time, CPU seconds and peak RSS while that section ran;
 and per code cell (run.json's "cells", and a table of the cells during which RSS rose 20 MB or
 more): its RSS before, its peak while it ran, and its RSS after. A run that stops early reports
-the cell and the kernel's last error line (a missing MNIST file, for example).
+the cell and the kernel's exception in one line (a missing MNIST file, for example).
 
 For each N, N runs start at once (one process each, alone in its kernel) and the table gives
 the median over the N runs, and the slowest. With --memory-limit-mb, each kernel is moved into
