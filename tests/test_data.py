@@ -352,6 +352,34 @@ def test_batches_reshuffle_each_epoch_reproducibly_and_keep_order_without_shuffl
     assert sum(ordered, []) == list(range(300))
 
 
+def test_batches_of_some_rows_are_those_of_the_copied_rows_without_the_copy():
+    """Section 17 trains on the images that are not 9s: `rows=` gives the batches of
+    `x[rows]`, epoch after epoch, gathered from `x` itself."""
+    from vaetp.data import batches
+
+    x = np.arange(500 * 3, dtype="float32").reshape(500, 3)
+    rows = np.flatnonzero(np.arange(500) % 7 != 3)[:317]
+    copied = batches(x[rows], 50, seed=5)
+    gathered = batches(x, 50, seed=5, rows=rows)
+    for _ in range(2):  # two epochs: the same new order in both
+        for (a, _), (b, _) in zip(copied.as_numpy_iterator(), gathered.as_numpy_iterator(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    ordered = np.concatenate([b for b, _ in batches(x, 100, shuffle=False, rows=rows).as_numpy_iterator()])
+    np.testing.assert_array_equal(ordered, x[rows])
+
+
+def test_batches_refuse_rows_that_are_a_mask_or_out_of_range():
+    from vaetp.data import batches
+
+    x = np.zeros((10, 2), "float32")
+    with pytest.raises(ValueError, match="np.flatnonzero"):
+        batches(x, 5, rows=np.arange(10) > 4)
+    with pytest.raises(ValueError, match="outside the 10 images"):
+        batches(x, 5, rows=np.array([0, 10]))
+    with pytest.raises(ValueError, match="got no images"):
+        batches(x, 5, rows=np.array([], dtype=int))
+
+
 def test_batches_turn_off_tf_data_autotuning():
     """The cause of the stalled epochs (docs/performance.md, "Stalled epochs")."""
     from vaetp.data import batches
